@@ -1,0 +1,135 @@
+"""The framework's exception hierarchy: every error a host sees from weaviate-ext.
+
+Everything derives from :class:`WeaviateExtError`, so a host can catch one type.
+Messages are one readable line (``file:line: field: message`` for manifests) and never
+contain a secret configuration value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import attrs
+
+
+class WeaviateExtError(Exception):
+    """Base class of every error raised by weaviate-ext."""
+
+
+@attrs.frozen
+class Problem:
+    """One thing wrong with a manifest: where it is and what was expected.
+
+    ``line`` is 1-based; 0 means the position is unknown (for example the file
+    could not be parsed at all). ``field`` is a dotted path such as ``spec.type``.
+    """
+
+    file: str
+    line: int
+    field: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.file}:{self.line}" if self.line else self.file
+        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+
+
+class ManifestError(WeaviateExtError):
+    """A ``plugin.yaml`` is not valid. ``problems`` lists every problem found."""
+
+    def __init__(self, problems: Sequence[Problem]) -> None:
+        if not problems:
+            raise ValueError("ManifestError needs at least one problem")
+        self.problems: tuple[Problem, ...] = tuple(problems)
+        super().__init__("\n".join(str(p) for p in self.problems))
+
+    @classmethod
+    def single(cls, file: str, line: int, field: str, message: str) -> ManifestError:
+        """Build an error with one problem."""
+        return cls([Problem(file, line, field, message)])
+
+
+class ConfigError(WeaviateExtError):
+    """A plugin's configuration does not fit the manifest's config schema."""
+
+
+class PluginLoadError(WeaviateExtError):
+    """A plugin could not be loaded; ``name`` says which, the message says why."""
+
+    def __init__(self, name: str, reason: str) -> None:
+        self.name = name
+        self.reason = reason
+        super().__init__(f"plugin {name!r}: {reason}")
+
+
+class RuntimeNotAvailable(PluginLoadError):
+    """No bridge is installed for the manifest's runtime."""
+
+
+class RuntimeNotAllowed(PluginLoadError):
+    """The manager was told not to accept this runtime (``allowed_runtimes``)."""
+
+
+class PluginDisabled(PluginLoadError):
+    """The plugin is switched off (manager argument or ``WEAVIATE_EXT_DISABLE``)."""
+
+
+class DependencyError(PluginLoadError):
+    """A dependency is missing, outside its version range, or part of a cycle."""
+
+
+class PluginNotFound(WeaviateExtError, LookupError):
+    """No plugin of that name is loaded or installed."""
+
+    def __init__(self, name: str, available: Iterable[str]) -> None:
+        self.name = name
+        self.available = tuple(sorted(available))
+        listed = ", ".join(self.available) if self.available else "none"
+        super().__init__(f"no plugin named {name!r} (loaded: {listed})")
+
+
+class PluginTypeError(WeaviateExtError, TypeError):
+    """A plugin was asked for as one type but is another."""
+
+    def __init__(self, name: str, actual: str, wanted: str) -> None:
+        self.name = name
+        self.actual = actual
+        self.wanted = wanted
+        super().__init__(f"plugin {name!r} is a {actual}, not a {wanted}")
+
+
+class PluginNotLoaded(WeaviateExtError):
+    """The plugin behind a handle was unloaded or the manager was closed."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"plugin {name!r} is not loaded (it was unloaded or the manager closed)")
+
+
+class PluginCallError(WeaviateExtError):
+    """A call into a plugin failed. ``plugin`` and ``hook`` say where."""
+
+    def __init__(self, plugin: str, hook: str, message: str) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        super().__init__(f"plugin {plugin!r} {hook}: {message}")
+
+
+class DeadlineExceeded(PluginCallError, TimeoutError):
+    """A call did not finish before its deadline."""
+
+
+class PluginOutputError(PluginCallError):
+    """A plugin returned something that breaks its type's contract."""
+
+
+class DimensionMismatch(PluginOutputError):
+    """A vectorizer returned vectors of another length than its manifest declares."""
+
+
+class ResourceLimitExceeded(PluginCallError):
+    """A plugin went past a resource limit of its manifest (memory, cpu)."""
+
+
+class PluginCrashed(PluginCallError):
+    """The plugin's process or instance died during the call."""
