@@ -78,6 +78,18 @@ class DependencyError(PluginLoadError):
     """A dependency is missing, outside its version range, or part of a cycle."""
 
 
+class InvalidInput(WeaviateExtError, ValueError):
+    """A host passed a value a plugin type does not accept (a non-str text, an empty key)."""
+
+
+class AuthenticationError(WeaviateExtError):
+    """Credentials were recognised by an auth plugin and rejected.
+
+    Auth plugins raise this from ``authenticate`` for credentials of their kind that
+    are wrong (a bad signature, an expired token); the manager passes it to the host.
+    """
+
+
 class PluginNotFound(WeaviateExtError, LookupError):
     """No plugin of that name is loaded or installed."""
 

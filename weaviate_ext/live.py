@@ -1,0 +1,190 @@
+"""One loaded version of a plugin: its object, hook functions, counters and lifetime.
+
+A :class:`LivePlugin` is what a handle calls. It counts calls in flight so that, when a
+reload or unload retires it, it closes only after the last of them has finished.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pluggy
+
+from weaviate_ext.deadline import Deadline
+from weaviate_ext.errors import (
+    PluginCallError,
+    ResourceLimitExceeded,
+    WeaviateExtError,
+)
+from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, TYPE_HOOKS
+from weaviate_ext.manifest import Manifest, PluginConfig
+
+log = logging.getLogger("weaviate_ext")
+
+REDACTED = "**********"
+
+HookCall = Callable[..., Any]
+"""A plugin's hook function adapted to take the spec's arguments positionally."""
+
+
+def _adapt(impl: pluggy.HookImpl, spec_args: tuple[str, ...]) -> HookCall:
+    """Make a positional caller for ``impl`` taking every spec argument in spec order.
+
+    pluggy lets an implementation name fewer arguments than its spec; this drops the
+    ones it does not name once, at load, instead of building kwargs on every call.
+    """
+    fn = impl.function
+    wanted = tuple(impl.argnames)
+    if wanted == spec_args:
+        return fn
+    positions = [spec_args.index(name) for name in wanted]
+    if positions == list(range(len(wanted))):
+        count = len(wanted)
+        return lambda *args: fn(*args[:count])
+    return lambda *args: fn(*[args[i] for i in positions])
+
+
+def scrub(text: str, secrets: tuple[str, ...]) -> str:
+    """``text`` with every non-empty value of ``secrets`` replaced by a redaction mark."""
+    for secret in secrets:
+        if secret and secret in text:
+            text = text.replace(secret, REDACTED)
+    return text
+
+
+class LivePlugin:
+    """A plugin object registered in the hook registry, with what calling it needs."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        config: PluginConfig,
+        obj: object,
+        registry: pluggy.PluginManager,
+        default_timeout: float | None,
+        source: str,
+    ) -> None:
+        from weaviate_ext.stats import CallCounter
+
+        self.manifest = manifest
+        self.config = config
+        self.obj = obj
+        self.source = source
+        self.name = manifest.name
+        self.type = manifest.spec.type
+        self.timeout = manifest.spec.timeout if manifest.spec.timeout else default_timeout
+        self.counter = CallCounter()
+        self._lock = self.counter._lock
+        self._retired = False
+        self._closed = False
+        self._secrets = tuple(s for s in config.secret_values if s)
+        self.hooks: dict[str, HookCall] = {}
+        self.wants_deadline: dict[str, bool] = {}
+        for caller in registry.get_hookcallers(obj) or ():
+            spec = caller.spec
+            if spec is None:
+                continue
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj:
+                    self.hooks[caller.name] = _adapt(impl, tuple(spec.argnames))
+                    self.wants_deadline[caller.name] = "deadline" in impl.argnames
+
+    # -- what the plugin implements ---------------------------------------------------
+
+    def has(self, hook: str) -> bool:
+        """Whether the plugin implements ``hook``."""
+        return hook in self.hooks
+
+    @property
+    def type_hooks(self) -> tuple[str, ...]:
+        """The hooks of its type that the plugin implements."""
+        return tuple(h for h in TYPE_HOOKS[self.type] if h in self.hooks)
+
+    def deadline(self, hook: str, timeout: float | None) -> Deadline | None:
+        """A deadline for one call of ``hook``, or ``None`` if the hook ignores it."""
+        if not self.wants_deadline.get(hook, False):
+            return None
+        return Deadline(self.timeout if timeout is None else timeout, self.name, hook)
+
+    # -- lifetime ---------------------------------------------------------------------
+
+    def enter(self) -> bool:
+        """Count a call in; ``False`` if the plugin is already closed."""
+        with self._lock:
+            if self._closed:
+                return False
+            self.counter.in_flight += 1
+            return True
+
+    def exit(self, started: float, failed: bool) -> None:
+        """Count a call out with its latency; close if it was the last of a retired one."""
+        elapsed = time.perf_counter() - started
+        counter = self.counter
+        with self._lock:
+            counter.in_flight -= 1
+            counter.calls += 1
+            counter.total_s += elapsed
+            if elapsed > counter.max_s:
+                counter.max_s = elapsed
+            if failed:
+                counter.errors += 1
+            close_now = self._retired and not self._closed and counter.in_flight == 0
+            if close_now:
+                self._closed = True
+        if close_now:
+            self._close()
+
+    def retire(self) -> None:
+        """Stop taking new calls; close now if idle, else after the last call in flight."""
+        with self._lock:
+            self._retired = True
+            close_now = not self._closed and self.counter.in_flight == 0
+            if close_now:
+                self._closed = True
+        if close_now:
+            self._close()
+
+    @property
+    def closed(self) -> bool:
+        """Whether ``plugin_close`` has been called."""
+        return self._closed
+
+    def call_lifecycle(self, hook: str, *args: Any) -> Any:
+        """Call ``plugin_setup``/``plugin_health``/``plugin_close`` if implemented."""
+        assert hook in PLUGIN_LIFECYCLE_HOOKS
+        fn = self.hooks.get(hook)
+        return None if fn is None else fn(*args)
+
+    def _close(self) -> None:
+        try:
+            self.call_lifecycle("plugin_close")
+        except Exception as exc:
+            log.warning("plugin %r: plugin_close failed: %s", self.name, self.scrub(str(exc)))
+
+    # -- errors -----------------------------------------------------------------------
+
+    def scrub(self, text: str) -> str:
+        """``text`` with every secret configuration value of this plugin redacted."""
+        return scrub(text, self._secrets)
+
+    def call_error(self, hook: str, exc: BaseException) -> WeaviateExtError:
+        """Turn an exception raised by the plugin into the framework's error type."""
+        if isinstance(exc, WeaviateExtError):
+            message = str(exc)
+            scrubbed = self.scrub(message)
+            if scrubbed == message:
+                return exc
+            return PluginCallError(self.name, hook, scrubbed)
+        detail = self.scrub(f"{type(exc).__name__}: {exc}")
+        if isinstance(exc, MemoryError):
+            return ResourceLimitExceeded(self.name, hook, f"out of memory ({detail})")
+        return PluginCallError(self.name, hook, detail)
+
+    def keeps_cause(self, exc: BaseException) -> bool:
+        """Whether ``exc`` may be chained as ``__cause__`` (it holds no secret)."""
+        text = str(exc)
+        return not any(secret in text for secret in self._secrets)
+

@@ -1,0 +1,781 @@
+"""The :class:`PluginManager`: loads plugins into one pluggy registry and hands out handles.
+
+Loading goes manifest -> checks (disabled, allowed runtime, dependencies, config) ->
+the runtime's bridge (``weaviate_ext_make_plugin``) -> hook validation -> setup,
+health and a probe call -> registration under the manifest's name. Only the last step
+touches the live registry, so a failed load or reload leaves everything as it was.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+import os
+import threading
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any, TypeVar
+
+import attrs
+import pluggy
+
+from weaviate_ext import dependencies, hookspecs
+from weaviate_ext.discovery import (
+    PLUGIN_GROUP,
+    RUNTIME_GROUP,
+    Installed,
+    disabled_names,
+    installed,
+    manifest_paths,
+)
+from weaviate_ext.errors import (
+    ConfigError,
+    DependencyError,
+    PluginDisabled,
+    PluginLoadError,
+    PluginNotFound,
+    PluginTypeError,
+    RuntimeNotAllowed,
+    RuntimeNotAvailable,
+    WeaviateExtError,
+)
+from weaviate_ext.handles import (
+    HANDLE_TYPES,
+    AuthHandle,
+    GeneratorHandle,
+    PluginHandle,
+    RerankerHandle,
+    Slot,
+    StorageHandle,
+    TransformerHandle,
+    VectorizerHandle,
+    awaitable,
+)
+from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, PROJECT_NAME, REQUIRED_HOOKS, TYPE_HOOKS
+from weaviate_ext.live import LivePlugin, scrub
+from weaviate_ext.manifest import Manifest, PluginConfig, load_manifest, resolve_config
+from weaviate_ext.pipeline import Pipeline
+from weaviate_ext.stats import PluginStats
+from weaviate_ext.types import Identity
+
+log = logging.getLogger("weaviate_ext")
+
+H = TypeVar("H", bound=PluginHandle)
+
+PROBE_TEXT = "weaviate-ext probe"
+
+
+@attrs.frozen
+class LoadResult:
+    """What :meth:`PluginManager.load_directory` did: names loaded, and what failed why.
+
+    ``failed`` maps a plugin's name (or the manifest's path when it could not be read)
+    to the error that stopped it.
+    """
+
+    loaded: tuple[str, ...]
+    failed: Mapping[str, WeaviateExtError]
+
+    @property
+    def ok(self) -> bool:
+        """Whether every plugin found was loaded."""
+        return not self.failed
+
+
+@attrs.frozen
+class PluginStatus:
+    """One row of ``weaviate-ext list``: a loaded, installed, disabled or broken plugin."""
+
+    name: str
+    status: str
+    """``loaded``, ``installed`` (found, not imported yet), ``disabled`` or ``broken``."""
+    source: str
+    version: str | None = None
+    type: str | None = None
+    runtime: str | None = None
+    reason: str | None = None
+
+
+def _runtime_error(name: str, runtime: str, available: Iterable[str]) -> RuntimeNotAvailable:
+    known = sorted(set(available))
+    hint = difflib.get_close_matches(runtime, known, n=1)
+    extra = f"; did you mean {hint[0]!r}?" if hint else ""
+    return RuntimeNotAvailable(
+        name,
+        f"no bridge for runtime {runtime!r} (installed runtimes: {', '.join(known) or 'none'})"
+        f"{extra}",
+    )
+
+
+def _discard(obj: object, name: str) -> None:
+    """Best-effort ``plugin_close`` of a plugin object that never made it into service."""
+    close = getattr(obj, "plugin_close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:
+            log.warning("plugin %r: plugin_close failed: %s", name, exc)
+
+
+class PluginManager:
+    """Loads plugins of every runtime into one pluggy hook registry and calls them.
+
+    :param discover: find pip-installed plugins (entry-point group ``weaviate_ext``);
+        they are imported only when asked for by name, or by :meth:`load_installed`.
+    :param allowed_runtimes: runtimes this manager accepts (``None``: all installed).
+    :param disabled: plugin names to refuse, on top of ``WEAVIATE_EXT_DISABLE=a,b``.
+    :param config: host configuration per plugin name, used by every load of that name
+        that does not pass ``config=`` itself (installed plugins get theirs from here).
+    :param default_timeout: per-call deadline in seconds when a manifest sets no
+        ``spec.timeout`` (``None``: no deadline).
+    :param bridges: extra bridge objects (``weaviate_ext_make_plugin`` implementations)
+        beside the installed ones.
+    :param observers: objects implementing the lifecycle hooks
+        (``weaviate_ext_plugin_loaded`` ...).
+
+    Every method is thread-safe. Loading, unloading and reloading are serialised; calls
+    through handles never wait for them.
+    """
+
+    def __init__(
+        self,
+        *,
+        discover: bool = True,
+        allowed_runtimes: Iterable[str] | None = None,
+        disabled: Iterable[str] = (),
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+        default_timeout: float | None = 30.0,
+        bridges: Iterable[object] = (),
+        observers: Iterable[object] = (),
+    ) -> None:
+        self.registry = pluggy.PluginManager(PROJECT_NAME)
+        """The one hook registry: every loaded plugin is registered here by name."""
+        self.registry.add_hookspecs(hookspecs)
+        self.default_timeout = default_timeout
+        self.allowed_runtimes = None if allowed_runtimes is None else frozenset(allowed_runtimes)
+        self._disabled = disabled_names(disabled)
+        self._config = {k: dict(v) for k, v in (config or {}).items()}
+        self._lock = threading.RLock()
+        self._slots: dict[str, Slot] = {}
+        self._host_config: dict[str, Mapping[str, Any] | None] = {}
+        self._broken: dict[str, str] = {}
+        self._loading: set[str] = set()
+        self._closed = False
+        self._installed: dict[str, Installed] = installed(PLUGIN_GROUP) if discover else {}
+        self._runtimes: dict[str, Installed] = installed(RUNTIME_GROUP)
+        self._bridges_loaded: set[str] = set()
+        for bridge in bridges:
+            self.registry.register(bridge)
+        for observer in observers:
+            self.add_observer(observer)
+
+    # -- context manager ----------------------------------------------------------------
+
+    def __enter__(self) -> PluginManager:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<PluginManager loaded={sorted(self._slots)}>"
+
+    # -- registration helpers -------------------------------------------------------------
+
+    def add_observer(self, observer: object) -> None:
+        """Register an object implementing lifecycle hooks (loaded, unloaded, ...)."""
+        self.registry.register(observer)
+
+    def register_bridge(self, bridge: object) -> None:
+        """Register a bridge object (a ``weaviate_ext_make_plugin`` implementation)."""
+        self.registry.register(bridge)
+
+    @property
+    def runtimes(self) -> tuple[str, ...]:
+        """Names of the runtimes installed through the ``weaviate_ext.runtimes`` group."""
+        return tuple(sorted(self._runtimes))
+
+    def _ensure_bridge(self, name: str, runtime: str) -> None:
+        if runtime in self._bridges_loaded or runtime not in self._runtimes:
+            return
+        entry = self._runtimes[runtime]
+        try:
+            bridge = entry.load()
+        except Exception as exc:
+            raise RuntimeNotAvailable(
+                name, f"the {runtime!r} runtime ({entry.value}) failed to import: {exc}"
+            ) from exc
+        if not self.registry.is_registered(bridge):
+            self.registry.register(bridge, name=f"runtime:{runtime}")
+        self._bridges_loaded.add(runtime)
+
+    def _notify(self, hook_name: str, /, **kwargs: Any) -> None:
+        try:
+            getattr(self.registry.hook, hook_name)(**kwargs)
+        except Exception:
+            log.exception("observer hook %s failed", hook_name)
+
+    def _call_failed(self, name: str, hook: str, error: BaseException) -> None:
+        self._notify("weaviate_ext_call_failed", name=name, hook=hook, error=error)
+
+    # -- building a plugin ----------------------------------------------------------------
+
+    def _check_allowed(self, manifest: Manifest) -> None:
+        name, runtime = manifest.name, manifest.spec.runtime
+        if name in self._disabled:
+            raise PluginDisabled(name, "is disabled (manager argument or WEAVIATE_EXT_DISABLE)")
+        if self.allowed_runtimes is not None and runtime not in self.allowed_runtimes:
+            allowed = ", ".join(sorted(self.allowed_runtimes)) or "none"
+            raise RuntimeNotAllowed(
+                name, f"runtime {runtime!r} is not allowed by this host (allowed: {allowed})"
+            )
+
+    def _validate_hooks(self, obj: object, manifest: Manifest) -> pluggy.PluginManager:
+        """Register ``obj`` in a scratch registry: pluggy checks each hookimpl against its
+        spec there, and we check the hooks fit the manifest's type, before anything
+        touches the live registry."""
+        name, kind = manifest.name, manifest.spec.type
+        scratch = pluggy.PluginManager(PROJECT_NAME)
+        scratch.add_hookspecs(hookspecs)
+        try:
+            scratch.register(obj, name=name)
+        except pluggy.PluginValidationError as exc:
+            raise PluginLoadError(name, f"invalid hook implementation: {exc}") from None
+        except ValueError as exc:
+            raise PluginLoadError(name, str(exc)) from None
+        implemented = {caller.name for caller in scratch.get_hookcallers(obj) or ()}
+        allowed = set(TYPE_HOOKS[kind]) | set(PLUGIN_LIFECYCLE_HOOKS)
+        for hook in sorted(implemented - allowed):
+            owner = next((t for t, hooks in TYPE_HOOKS.items() if hook in hooks), None)
+            if owner is not None:
+                why = f"implements {hook!r}, a {owner} hook, but its manifest says type {kind!r}"
+            else:
+                hint = difflib.get_close_matches(hook, sorted(allowed), n=1)
+                why = f"implements unknown hook {hook!r}" + (
+                    f" (did you mean {hint[0]!r}?)" if hint else ""
+                )
+            raise PluginLoadError(name, why)
+        for group in REQUIRED_HOOKS[kind]:
+            if not implemented.intersection(group):
+                raise PluginLoadError(
+                    name, f"a {kind} plugin must implement {' or '.join(group)}"
+                )
+        return scratch
+
+    def _resolve(self, manifest: Manifest, host_config: Mapping[str, Any] | None) -> PluginConfig:
+        try:
+            return resolve_config(manifest, host_config)
+        except ConfigError as exc:
+            raise ConfigError(f"plugin {manifest.name!r}: {exc}") from None
+
+    def _build(
+        self, manifest: Manifest, host_config: Mapping[str, Any] | None, source: str
+    ) -> tuple[object, PluginConfig]:
+        """Make, validate, set up, health-check and probe a plugin, unregistered."""
+        name, runtime = manifest.name, manifest.spec.runtime
+        self._check_allowed(manifest)
+        self._load_dependencies(manifest)
+        dependencies.check(manifest, self._version_of)
+        config = self._resolve(manifest, host_config)
+        self._ensure_bridge(name, runtime)
+        secrets = config.secret_values
+        try:
+            obj = self.registry.hook.weaviate_ext_make_plugin(manifest=manifest, config=config)
+        except WeaviateExtError as exc:
+            reason = str(exc).removeprefix(f"plugin {name!r}: ")
+            raise PluginLoadError(name, scrub(reason, secrets)) from None
+        except Exception as exc:
+            raise PluginLoadError(name, scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        if obj is None:
+            raise _runtime_error(name, runtime, self._runtimes)
+        try:
+            scratch = self._validate_hooks(obj, manifest)
+        except PluginLoadError:
+            _discard(obj, name)
+            raise
+        candidate = LivePlugin(manifest, config, obj, scratch, self.default_timeout, source)
+        try:
+            candidate.call_lifecycle("plugin_setup", config, manifest)
+            if candidate.call_lifecycle("plugin_health") is False:
+                raise PluginLoadError(name, "plugin_health says it is not healthy")
+            self._probe(candidate)
+        except Exception as exc:
+            candidate.retire()
+            if isinstance(exc, PluginLoadError):
+                raise
+            message = candidate.scrub(str(exc) if isinstance(exc, WeaviateExtError)
+                                      else f"{type(exc).__name__}: {exc}")
+            raise PluginLoadError(name, f"failed to start: {message}") from None
+        return obj, config
+
+    def _probe(self, candidate: LivePlugin) -> None:
+        """One real call through a handle, so a version that cannot answer never serves."""
+        handle = HANDLE_TYPES[candidate.type](Slot(candidate, lambda *_: None))
+        if isinstance(handle, VectorizerHandle):
+            handle.vectorize_batch([PROBE_TEXT])
+        elif isinstance(handle, TransformerHandle):
+            handle.transform(PROBE_TEXT)
+        elif isinstance(handle, RerankerHandle):
+            handle.rerank(PROBE_TEXT, [PROBE_TEXT])
+
+    def _register(
+        self, obj: object, manifest: Manifest, config: PluginConfig, source: str
+    ) -> LivePlugin:
+        self.registry.register(obj, name=manifest.name)
+        return LivePlugin(manifest, config, obj, self.registry, self.default_timeout, source)
+
+    # -- dependencies -----------------------------------------------------------------------
+
+    def _version_of(self, name: str) -> str | None:
+        slot = self._slots.get(name)
+        return slot.live.manifest.version if slot is not None and slot.live else None
+
+    def _load_dependencies(self, manifest: Manifest) -> None:
+        """Load installed (pip) plugins that ``manifest`` depends on and that are not loaded."""
+        for dep in manifest.spec.dependencies:
+            if dep.name in self._slots or dep.name not in self._installed:
+                continue
+            if dep.name in self._loading:
+                raise DependencyError(
+                    manifest.name, f"is part of a dependency cycle with {dep.name!r}"
+                )
+            try:
+                self._load_installed(dep.name)
+            except WeaviateExtError as exc:
+                raise DependencyError(
+                    manifest.name, f"depends on {dep.name!r}, which failed to load: {exc}"
+                ) from None
+
+    # -- loading ----------------------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise WeaviateExtError("the plugin manager is closed")
+
+    def load(self, path: str | os.PathLike[str], config: Mapping[str, Any] | None = None) -> Any:
+        """Load the plugin described by the manifest at ``path``; returns its typed handle.
+
+        :param config: values for the manifest's config schema (default: the manager's
+            ``config`` for this name). Raises :class:`~weaviate_ext.ManifestError`,
+            :class:`~weaviate_ext.ConfigError` or :class:`~weaviate_ext.PluginLoadError`.
+        """
+        manifest = load_manifest(path)
+        return self._load_manifest(manifest, config, str(path))
+
+    def load_manifest(self, manifest: Manifest, config: Mapping[str, Any] | None = None) -> Any:
+        """Load an already parsed :class:`~weaviate_ext.Manifest`; returns its handle."""
+        return self._load_manifest(manifest, config, str(manifest.path or "<manifest>"))
+
+    def _load_manifest(
+        self, manifest: Manifest, config: Mapping[str, Any] | None, source: str
+    ) -> PluginHandle:
+        name = manifest.name
+        with self._lock:
+            self._check_open()
+            if name in self._slots:
+                existing = self._slots[name].live
+                where = existing.source if existing else "?"
+                raise PluginLoadError(
+                    name, f"is already loaded (from {where}); use reload() to replace it"
+                )
+            host_config = config if config is not None else self._config.get(name)
+            self._loading.add(name)
+            try:
+                obj, resolved = self._build(manifest, host_config, source)
+                try:
+                    live = self._register(obj, manifest, resolved, source)
+                except Exception as exc:
+                    _discard(obj, name)
+                    raise PluginLoadError(name, f"cannot be registered: {exc}") from None
+            except WeaviateExtError as exc:
+                self._broken[name] = str(exc)
+                raise
+            finally:
+                self._loading.discard(name)
+            slot = Slot(live, self._call_failed)
+            self._slots[name] = slot
+            self._host_config[name] = host_config
+            self._broken.pop(name, None)
+        log.info(
+            "loaded plugin %s %s (%s, runtime %s) from %s",
+            name, manifest.version, manifest.spec.type, manifest.spec.runtime, source,
+        )
+        self._notify("weaviate_ext_plugin_loaded", name=name, manifest=manifest)
+        return HANDLE_TYPES[live.type](slot)
+
+    def load_directory(
+        self,
+        directory: str | os.PathLike[str],
+        config: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> LoadResult:
+        """Load every ``plugin.yaml`` below ``directory``, dependencies first.
+
+        A broken plugin (bad manifest, failed dependency, failing bridge, ...) is
+        logged and reported in the result; the others are still loaded.
+        """
+        root = Path(directory)
+        if not root.is_dir():
+            raise WeaviateExtError(f"{root}: not a directory")
+        failed: dict[str, WeaviateExtError] = {}
+        manifests: list[Manifest] = []
+        seen: dict[str, Path] = {}
+        for path in sorted(root.rglob("plugin.yaml")):
+            if any(part.startswith(".") for part in path.relative_to(root).parts):
+                continue
+            try:
+                manifest = load_manifest(path)
+            except WeaviateExtError as exc:
+                failed[str(path)] = exc
+                continue
+            if manifest.name in seen:
+                failed[manifest.name] = PluginLoadError(
+                    manifest.name, f"is defined twice: {seen[manifest.name]} and {path}"
+                )
+                continue
+            seen[manifest.name] = path
+            manifests.append(manifest)
+        manifests = [m for m in manifests if m.name not in failed]
+        order, cycles = dependencies.load_order(manifests)
+        failed.update(cycles)
+        loaded: list[str] = []
+        for manifest in order:
+            broken = [d.name for d in manifest.spec.dependencies if d.name in failed]
+            if broken:
+                failed[manifest.name] = DependencyError(
+                    manifest.name, f"depends on {broken[0]!r}, which failed to load"
+                )
+                continue
+            host_config = (config or {}).get(manifest.name)
+            try:
+                self._load_manifest(manifest, host_config, str(manifest.path))
+            except WeaviateExtError as exc:
+                failed[manifest.name] = exc
+            except Exception as exc:
+                failed[manifest.name] = PluginLoadError(
+                    manifest.name, f"{type(exc).__name__}: {exc}"
+                )
+            else:
+                loaded.append(manifest.name)
+        for key, exc in failed.items():
+            log.error("plugin %s not loaded: %s", key, exc)
+        return LoadResult(tuple(loaded), failed)
+
+    # -- installed (pip) plugins -------------------------------------------------------------
+
+    @property
+    def installed(self) -> tuple[str, ...]:
+        """Names of the pip-installed plugins found through entry points."""
+        return tuple(sorted(self._installed))
+
+    def load_installed(self, names: Iterable[str] | None = None) -> LoadResult:
+        """Import and load installed plugins (all of them, or ``names``)."""
+        loaded: list[str] = []
+        failed: dict[str, WeaviateExtError] = {}
+        for name in sorted(self._installed if names is None else names):
+            if name in self._slots:
+                continue
+            try:
+                self._load_installed(name)
+            except WeaviateExtError as exc:
+                failed[name] = exc
+            else:
+                loaded.append(name)
+        return LoadResult(tuple(loaded), failed)
+
+    def _load_installed(self, name: str) -> None:
+        entry = self._installed.get(name)
+        if entry is None:
+            raise PluginNotFound(name, self._known_names())
+        source = f"{entry.distribution} (entry point {name})"
+        with self._lock:
+            if name in self._disabled:
+                raise PluginDisabled(name, "is disabled (manager argument or WEAVIATE_EXT_DISABLE)")
+            try:
+                manifests = self._discover(entry)
+            except WeaviateExtError as exc:
+                self._broken[name] = str(exc)
+                raise
+            except Exception as exc:
+                reason = f"cannot import {entry.value} from {entry.distribution}: {exc}"
+                self._broken[name] = reason
+                raise PluginLoadError(name, reason) from None
+            order, cycles = dependencies.load_order(manifests)
+            if cycles:
+                raise next(iter(cycles.values()))
+            for manifest in order:
+                if manifest.name not in self._slots:
+                    self._load_manifest(manifest, None, source)
+            if name not in self._slots:
+                reason = f"{entry.distribution} ships no manifest named {name!r}"
+                self._broken[name] = reason
+                raise PluginLoadError(name, reason)
+
+    def _discover(self, entry: Installed) -> list[Manifest]:
+        obj = entry.load()
+        if not self.registry.is_registered(obj):
+            self.registry.register(obj, name=f"package:{entry.name}")
+        impls = [
+            impl for impl in self.registry.hook.weaviate_ext_discover.get_hookimpls()
+            if impl.plugin is obj
+        ]
+        if not impls:
+            raise PluginLoadError(
+                entry.name, f"{entry.value} implements no weaviate_ext_discover hook"
+            )
+        return [load_manifest(p) for p in manifest_paths(impl.function() for impl in impls)]
+
+    # -- handles ---------------------------------------------------------------------------------
+
+    def _known_names(self) -> list[str]:
+        return sorted(set(self._slots) | set(self._installed))
+
+    def _slot(self, name: str) -> Slot:
+        slot = self._slots.get(name)
+        if slot is None:
+            if name not in self._installed:
+                raise PluginNotFound(name, self._known_names())
+            self._load_installed(name)
+            slot = self._slots[name]
+        return slot
+
+    def _typed(self, name: str, handle_type: type[H]) -> H:
+        slot = self._slot(name)
+        live = slot.live
+        if live is None:
+            raise PluginNotFound(name, self._known_names())
+        if live.type != handle_type.plugin_type:
+            raise PluginTypeError(name, live.type, handle_type.plugin_type)
+        return handle_type(slot)
+
+    def get(self, name: str) -> PluginHandle:
+        """The handle of plugin ``name``, typed by its manifest's type."""
+        slot = self._slot(name)
+        live = slot.live
+        if live is None:
+            raise PluginNotFound(name, self._known_names())
+        return HANDLE_TYPES[live.type](slot)
+
+    def get_vectorizer(self, name: str) -> VectorizerHandle:
+        """The vectorizer ``name`` (imports an installed one on first use)."""
+        return self._typed(name, VectorizerHandle)
+
+    def get_transformer(self, name: str) -> TransformerHandle:
+        """The transformer ``name``."""
+        return self._typed(name, TransformerHandle)
+
+    def get_reranker(self, name: str) -> RerankerHandle:
+        """The reranker ``name``."""
+        return self._typed(name, RerankerHandle)
+
+    def get_generator(self, name: str) -> GeneratorHandle:
+        """The generator ``name``."""
+        return self._typed(name, GeneratorHandle)
+
+    def get_storage(self, name: str) -> StorageHandle:
+        """The storage backend ``name``."""
+        return self._typed(name, StorageHandle)
+
+    def get_auth(self, name: str) -> AuthHandle:
+        """The auth plugin ``name``."""
+        return self._typed(name, AuthHandle)
+
+    def pipeline(self, *names: str) -> Pipeline:
+        """Chain transformers ``names`` (in order) into a :class:`~weaviate_ext.Pipeline`."""
+        if not names:
+            raise ValueError("a pipeline needs at least one transformer")
+        return Pipeline([self.get_transformer(n) for n in names])
+
+    def names(self, plugin_type: str | None = None) -> tuple[str, ...]:
+        """Names of the loaded plugins, optionally of one type."""
+        return tuple(
+            sorted(
+                n for n, s in self._slots.items()
+                if s.live is not None and (plugin_type is None or s.live.type == plugin_type)
+            )
+        )
+
+    # -- unload, reload, close ---------------------------------------------------------------
+
+    def unload(self, name: str) -> None:
+        """Unregister plugin ``name``; calls in flight finish before it is closed.
+
+        Refused while other loaded plugins depend on it.
+        """
+        with self._lock:
+            slot = self._slots.get(name)
+            if slot is None or slot.live is None:
+                raise PluginNotFound(name, self._known_names())
+            users = dependencies.dependents(name, self._manifests())
+            if users:
+                raise DependencyError(name, f"cannot be unloaded: {', '.join(users)} depend on it")
+            live = slot.live
+            self.registry.unregister(name=name)
+            slot.live = None
+            del self._slots[name]
+            self._host_config.pop(name, None)
+        live.retire()
+        log.info("unloaded plugin %s", name)
+        self._notify("weaviate_ext_plugin_unloaded", name=name, manifest=live.manifest)
+
+    def reload(
+        self,
+        name: str,
+        path: str | os.PathLike[str] | None = None,
+        config: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Replace plugin ``name`` by the version at ``path`` (default: the same manifest).
+
+        The new version is built, set up, health-checked and probed completely first;
+        then it is swapped in atomically. Calls in flight finish on the old version,
+        which is closed after the last of them. If anything fails, the old version keeps
+        serving and the error is raised. ``config`` defaults to the previous host values.
+        """
+        with self._lock:
+            self._check_open()
+            slot = self._slots.get(name)
+            if slot is None or slot.live is None:
+                raise PluginNotFound(name, self._known_names())
+            old = slot.live
+            if path is None:
+                if old.manifest.path is None:
+                    raise PluginLoadError(name, "was not loaded from a file; give a path")
+                path = old.manifest.path
+            manifest = load_manifest(path)
+            if manifest.name != name:
+                raise PluginLoadError(name, f"{path} defines {manifest.name!r}, not {name!r}")
+            if manifest.spec.type != old.type:
+                raise PluginLoadError(
+                    name, f"a reload cannot change its type ({old.type} -> {manifest.spec.type})"
+                )
+            self._check_dependents_accept(manifest)
+            host_config = config if config is not None else self._host_config.get(name)
+            obj, resolved = self._build(manifest, host_config, str(path))
+            self.registry.unregister(name=name)
+            try:
+                live = self._register(obj, manifest, resolved, str(path))
+            except Exception as exc:
+                self.registry.register(old.obj, name=name)
+                _discard(obj, name)
+                raise PluginLoadError(name, f"new version cannot be registered: {exc}") from None
+            slot.live = live
+            self._host_config[name] = host_config
+        old.retire()
+        log.info("reloaded plugin %s %s -> %s", name, old.manifest.version, manifest.version)
+        self._notify("weaviate_ext_plugin_reloaded", name=name, old=old.manifest, new=manifest)
+
+    def _check_dependents_accept(self, manifest: Manifest) -> None:
+        for other, m in self._manifests().items():
+            for dep in m.spec.dependencies:
+                if dep.name == manifest.name and not dep.matches(manifest.version):
+                    raise DependencyError(
+                        manifest.name,
+                        f"version {manifest.version} is outside {other!r}'s range {dep.version}",
+                    )
+
+    def _manifests(self) -> dict[str, Manifest]:
+        return {n: s.live.manifest for n, s in self._slots.items() if s.live is not None}
+
+    def close(self) -> None:
+        """Unload every plugin (dependents first). The manager cannot load afterwards."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            remaining = self._manifests()
+            order, _ = dependencies.load_order(list(remaining.values()))
+            names = [m.name for m in order] + [n for n in remaining if n not in
+                                                {m.name for m in order}]
+            for name in reversed(names):
+                slot = self._slots.pop(name)
+                live = slot.live
+                slot.live = None
+                if live is None:
+                    continue
+                self.registry.unregister(name=name)
+                live.retire()
+                self._notify("weaviate_ext_plugin_unloaded", name=name, manifest=live.manifest)
+
+    # -- across plugins ----------------------------------------------------------------------------
+
+    def _auth_handles(self) -> list[AuthHandle]:
+        """Auth plugins in pluggy's call order (last registered first, tryfirst honoured)."""
+        handles = []
+        for impl in reversed(self.registry.hook.authenticate.get_hookimpls()):
+            slot = self._slots.get(impl.plugin_name)
+            if slot is not None:
+                handles.append(AuthHandle(slot))
+        return handles
+
+    def authenticate(self, credentials: Mapping[str, str]) -> Identity | None:
+        """Ask the auth plugins in turn; the first that recognises the credentials answers.
+
+        Returns ``None`` when none does. An auth plugin that rejects credentials of its
+        kind raises :class:`~weaviate_ext.AuthenticationError`, which is passed on.
+        """
+        for handle in self._auth_handles():
+            identity = handle.authenticate(credentials)
+            if identity is not None:
+                return identity
+        return None
+
+    def authorize(self, identity: Identity, resource: str, action: str) -> bool:
+        """Ask every auth plugin: one deny wins; at least one allow is needed."""
+        allowed = False
+        for handle in self._auth_handles():
+            decision = handle.authorize(identity, resource, action)
+            if decision is False:
+                return False
+            allowed = allowed or decision is True
+        return allowed
+
+    def stats(self) -> dict[str, PluginStats]:
+        """Call counters of every loaded plugin, by name."""
+        return {
+            name: slot.live.counter.snapshot()
+            for name, slot in sorted(self._slots.items())
+            if slot.live is not None
+        }
+
+    def plugins(self) -> list[PluginStatus]:
+        """Every plugin the manager knows: loaded, installed, disabled and broken."""
+        rows: dict[str, PluginStatus] = {}
+        for name, entry in self._installed.items():
+            source = f"{entry.distribution} (entry point)"
+            status = "disabled" if name in self._disabled else "installed"
+            rows[name] = PluginStatus(name, status, source)
+        for name, reason in self._broken.items():
+            source = rows[name].source if name in rows else "?"
+            rows[name] = PluginStatus(name, "broken", source, reason=reason)
+        for name, slot in self._slots.items():
+            live = slot.live
+            if live is None:
+                continue
+            spec = live.manifest.spec
+            rows[name] = PluginStatus(
+                name, "loaded", live.source, live.manifest.version, spec.type, spec.runtime
+            )
+        return [rows[n] for n in sorted(rows)]
+
+    def manifest(self, name: str) -> Manifest:
+        """The manifest of loaded plugin ``name``."""
+        return self._slot(name).live.manifest  # type: ignore[union-attr]
+
+    def config_of(self, name: str) -> PluginConfig:
+        """The resolved configuration of loaded plugin ``name`` (secrets redacted in repr)."""
+        return self._slot(name).live.config  # type: ignore[union-attr]
+
+    # -- async ---------------------------------------------------------------------------------------
+
+    aload = awaitable(load)
+    aload_directory = awaitable(load_directory)
+    areload = awaitable(reload)
+    aunload = awaitable(unload)
+    aauthenticate = awaitable(authenticate)
+    aauthorize = awaitable(authorize)
+
