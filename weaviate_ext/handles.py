@@ -341,15 +341,7 @@ class GeneratorHandle(PluginHandle):
         _require_str(prompt, "prompt")
 
         def body(live: LivePlugin, deadline: Deadline) -> str:
-            fn = live.hooks.get("generate")
-            if fn is not None:
-                out = fn(prompt, options, deadline)
-                if not isinstance(out, str):
-                    raise PluginOutputError(
-                        live.name, "generate", f"returned {type(out).__name__}, not str"
-                    )
-                return out
-            return "".join(self._chunks_of(live, prompt, options, deadline))
+            return "".join(self._chunks_of(live, prompt, options, deadline, prefer_whole=True))
 
         return self._run("generate", timeout, body)
 
@@ -399,11 +391,22 @@ class GeneratorHandle(PluginHandle):
 
     @staticmethod
     def _chunks_of(
-        live: LivePlugin, prompt: str, options: Mapping[str, Any], deadline: Deadline
+        live: LivePlugin,
+        prompt: str,
+        options: Mapping[str, Any],
+        deadline: Deadline,
+        prefer_whole: bool = False,
     ) -> Iterator[str]:
+        """The answer's chunks: from ``generate_stream``, or ``generate`` as one chunk
+        (preferred when the caller wants the whole answer anyway)."""
         fn = live.hooks.get("generate_stream")
-        if fn is None:
-            yield live.hooks["generate"](prompt, options, deadline)
+        if fn is None or (prefer_whole and "generate" in live.hooks):
+            answer = live.hooks["generate"](prompt, options, deadline)
+            if not isinstance(answer, str):
+                raise PluginOutputError(
+                    live.name, "generate", f"returned {type(answer).__name__}, not str"
+                )
+            yield answer
             return
         stream = fn(prompt, options, deadline)
         try:

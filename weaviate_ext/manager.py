@@ -246,7 +246,8 @@ class PluginManager:
         try:
             scratch.register(obj, name=name)
         except pluggy.PluginValidationError as exc:
-            raise PluginLoadError(name, f"invalid hook implementation: {exc}") from None
+            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+            raise PluginLoadError(name, f"invalid hook implementation: {detail}") from None
         except ValueError as exc:
             raise PluginLoadError(name, str(exc)) from None
         implemented = {caller.name for caller in scratch.get_hookcallers(obj) or ()}
@@ -309,8 +310,11 @@ class PluginManager:
             candidate.retire()
             if isinstance(exc, PluginLoadError):
                 raise
-            message = candidate.scrub(str(exc) if isinstance(exc, WeaviateExtError)
-                                      else f"{type(exc).__name__}: {exc}")
+            if isinstance(exc, WeaviateExtError):
+                message = str(exc).removeprefix(f"plugin {name!r} ")
+            else:
+                message = f"{type(exc).__name__}: {exc}"
+            message = candidate.scrub(message)
             raise PluginLoadError(name, f"failed to start: {message}") from None
         return obj, config
 
