@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from weaviate_ext import PluginManager  # noqa: E402
+from weaviate_ext import PluginManager
 
 
 @pytest.fixture

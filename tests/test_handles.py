@@ -52,8 +52,9 @@ RETURNS = """
 
 @pytest.fixture
 def vec(manager, tmp_path):
-    return manager.load(write_plugin(tmp_path, "vec", "vectorizer", RETURNS,
-                                     capabilities={"dimensions": 3}))
+    return manager.load(
+        write_plugin(tmp_path, "vec", "vectorizer", RETURNS, capabilities={"dimensions": 3})
+    )
 
 
 @pytest.mark.parametrize("kind", ["list", "bytes", "f64", "array"])
@@ -73,8 +74,9 @@ def test_packed_bytes_are_read_without_copy(manager, tmp_path):
             def vectorize_batch(self, texts):
                 return BUF[: 8 * len(texts)]
     """
-    handle = manager.load(write_plugin(tmp_path, "packed", "vectorizer", source,
-                                       capabilities={"dimensions": 2}))
+    handle = manager.load(
+        write_plugin(tmp_path, "packed", "vectorizer", source, capabilities={"dimensions": 2})
+    )
     matrix = handle.vectorize_batch(["a", "b"])
     assert matrix.tolist() == [[1.0, 2.0], [3.0, 4.0]]
     assert struct.pack("<4f", 1, 2, 3, 4) == matrix.tobytes()
@@ -138,8 +140,15 @@ BATCH_RECORDER = """
 
 
 def test_batches_are_split_by_max_batch_size(manager, tmp_path):
-    handle = manager.load(write_plugin(tmp_path, "b", "vectorizer", BATCH_RECORDER,
-                                       capabilities={"dimensions": 2, "maxBatchSize": 3}))
+    handle = manager.load(
+        write_plugin(
+            tmp_path,
+            "b",
+            "vectorizer",
+            BATCH_RECORDER,
+            capabilities={"dimensions": 2, "maxBatchSize": 3},
+        )
+    )
     sizes = __import__(type(handle._slot.live.obj).__module__).SIZES
     sizes.clear()
     texts = ["x" * n for n in range(8)]
@@ -194,10 +203,16 @@ DEADLINE = """
 
 
 def test_deadlines_reach_the_plugin_and_stop_chunked_batches(manager, tmp_path):
-    handle = manager.load(write_plugin(
-        tmp_path, "slow", "vectorizer", DEADLINE,
-        capabilities={"dimensions": 1, "maxBatchSize": 1}, extra_spec={"timeout": "2s"},
-    ))
+    handle = manager.load(
+        write_plugin(
+            tmp_path,
+            "slow",
+            "vectorizer",
+            DEADLINE,
+            capabilities={"dimensions": 1, "maxBatchSize": 1},
+            extra_spec={"timeout": "2s"},
+        )
+    )
     seen = __import__(type(handle._slot.live.obj).__module__).SEEN
     seen.clear()
     handle.vectorize_batch(["a"])
@@ -246,8 +261,11 @@ def test_rerank_normalises_every_answer_form(manager, tmp_path, mode):
 
 @pytest.mark.parametrize(
     ("mode", "message"),
-    [("drop", "each index must appear once"), ("range", "index 2 for 2 documents"),
-     ("junk", "expected a score or")],
+    [
+        ("drop", "each index must appear once"),
+        ("range", "index 2 for 2 documents"),
+        ("junk", "expected a score or"),
+    ],
 )
 def test_rerank_contract_breaks(manager, tmp_path, mode, message):
     handle = manager.load(write_plugin(tmp_path, "r", "reranker", RERANK))
@@ -256,8 +274,9 @@ def test_rerank_contract_breaks(manager, tmp_path, mode, message):
 
 
 def test_rerank_in_chunks_keeps_global_indices(manager, tmp_path):
-    handle = manager.load(write_plugin(tmp_path, "r", "reranker", RERANK,
-                                       capabilities={"maxBatchSize": 2}))
+    handle = manager.load(
+        write_plugin(tmp_path, "r", "reranker", RERANK, capabilities={"maxBatchSize": 2})
+    )
     docs = ["x", "a", "x", "a a a", "a a"]
     ranked = handle.rerank("pairs:a", docs)
     assert [r.index for r in ranked] == [3, 4, 1, 0, 2]

@@ -44,8 +44,9 @@ CLOSE_LOG = """
 
 
 def test_load_returns_a_typed_handle_that_calls_the_plugin(manager, tmp_path):
-    path = write_plugin(tmp_path, "vec", "vectorizer", vectorizer_source(4),
-                        capabilities={"dimensions": 4})
+    path = write_plugin(
+        tmp_path, "vec", "vectorizer", vectorizer_source(4), capabilities={"dimensions": 4}
+    )
     handle = manager.load(path)
     assert isinstance(handle, VectorizerHandle)
     assert manager.get_vectorizer("vec").vectorize_text("abc")[3] == 1.0
@@ -87,8 +88,13 @@ def test_load_directory_loads_the_good_and_names_the_broken(manager, tmp_path):
     bad = tmp_path / "bad-manifest"
     bad.mkdir()
     (bad / "plugin.yaml").write_text("apiVersion: weaviate.io/v1\nkind: Plugin\nspec: 3\n")
-    write_plugin(tmp_path, "needs-crashes", "vectorizer", vectorizer_source(),
-                 dependencies=[{"name": "crashes", "version": "^1.0.0"}])
+    write_plugin(
+        tmp_path,
+        "needs-crashes",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[{"name": "crashes", "version": "^1.0.0"}],
+    )
 
     result = manager.load_directory(tmp_path)
 
@@ -105,9 +111,16 @@ def test_load_directory_loads_the_good_and_names_the_broken(manager, tmp_path):
 
 
 def test_load_directory_orders_by_dependencies(manager, tmp_path):
-    write_plugin(tmp_path, "a-user", "vectorizer", vectorizer_source(),
-                 dependencies=[{"name": "z-base", "version": "^1.2.0"},
-                               {"name": "weaviate-ext", "version": ">=0.1"}])
+    write_plugin(
+        tmp_path,
+        "a-user",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[
+            {"name": "z-base", "version": "^1.2.0"},
+            {"name": "weaviate-ext", "version": ">=0.1"},
+        ],
+    )
     write_plugin(tmp_path, "z-base", "transformer", CLOSE_LOG, version="1.4.2")
     result = manager.load_directory(tmp_path)
     assert result.loaded == ("z-base", "a-user")
@@ -115,31 +128,56 @@ def test_load_directory_orders_by_dependencies(manager, tmp_path):
 
 def test_dependency_out_of_range_names_both_ends(manager, tmp_path):
     manager.load(write_plugin(tmp_path, "base", "transformer", CLOSE_LOG, version="2.0.0"))
-    path = write_plugin(tmp_path, "user", "vectorizer", vectorizer_source(),
-                        dependencies=[{"name": "base", "version": "~1.2"}])
+    path = write_plugin(
+        tmp_path,
+        "user",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[{"name": "base", "version": "~1.2"}],
+    )
     with pytest.raises(DependencyError, match=r"'user'.*depends on 'base' ~1.2, but 'base' 2.0.0"):
         manager.load(path)
 
 
 def test_missing_dependency_is_an_error_at_load(manager, tmp_path):
-    path = write_plugin(tmp_path, "user", "vectorizer", vectorizer_source(),
-                        dependencies=[{"name": "absent", "version": "1.x"}])
+    path = write_plugin(
+        tmp_path,
+        "user",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[{"name": "absent", "version": "1.x"}],
+    )
     with pytest.raises(DependencyError, match="depends on 'absent' 1.x, which is not loaded"):
         manager.load(path)
 
 
 def test_framework_version_dependency(manager, tmp_path):
-    path = write_plugin(tmp_path, "future", "vectorizer", vectorizer_source(),
-                        dependencies=[{"name": "weaviate-ext", "version": "^9.0.0"}])
+    path = write_plugin(
+        tmp_path,
+        "future",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[{"name": "weaviate-ext", "version": "^9.0.0"}],
+    )
     with pytest.raises(DependencyError, match="'weaviate-ext' \\^9.0.0, but 'weaviate-ext'"):
         manager.load(path)
 
 
 def test_dependency_cycle_names_both_ends(manager, tmp_path):
-    write_plugin(tmp_path, "one", "vectorizer", vectorizer_source(),
-                 dependencies=[{"name": "two", "version": "*"}])
-    write_plugin(tmp_path, "two", "vectorizer", vectorizer_source(),
-                 dependencies=[{"name": "one", "version": "*"}])
+    write_plugin(
+        tmp_path,
+        "one",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[{"name": "two", "version": "*"}],
+    )
+    write_plugin(
+        tmp_path,
+        "two",
+        "vectorizer",
+        vectorizer_source(),
+        dependencies=[{"name": "one", "version": "*"}],
+    )
     write_plugin(tmp_path, "free", "vectorizer", vectorizer_source())
     result = manager.load_directory(tmp_path)
     assert result.loaded == ("free",)
@@ -165,9 +203,11 @@ def test_load_directory_needs_a_directory(manager, tmp_path):
 
 def test_allowed_runtimes_refuses_others(tmp_path):
     path = write_plugin(tmp_path, "vec", "vectorizer", vectorizer_source())
-    with PluginManager(discover=False, allowed_runtimes={"wasm"}) as manager:
-        with pytest.raises(RuntimeNotAllowed, match="runtime 'python' is not allowed.*wasm"):
-            manager.load(path)
+    with (
+        PluginManager(discover=False, allowed_runtimes={"wasm"}) as manager,
+        pytest.raises(RuntimeNotAllowed, match="runtime 'python' is not allowed.*wasm"),
+    ):
+        manager.load(path)
 
 
 def test_unknown_runtime_lists_installed_ones(manager, tmp_path):
@@ -190,14 +230,18 @@ def test_disabled_by_argument_and_environment(tmp_path, monkeypatch):
 @pytest.mark.parametrize(
     ("source", "message"),
     [
-        ("""
+        (
+            """
             from weaviate_ext import hookimpl
             class Plugin:
                 @hookimpl
                 def vectorise_text(self, text):
                     return [1.0]
-         """, "unknown hook 'vectorise_text' \\(did you mean 'vectorize_text'\\?\\)"),
-        ("""
+         """,
+            "unknown hook 'vectorise_text' \\(did you mean 'vectorize_text'\\?\\)",
+        ),
+        (
+            """
             from weaviate_ext import hookimpl
             class Plugin:
                 @hookimpl
@@ -206,18 +250,26 @@ def test_disabled_by_argument_and_environment(tmp_path, monkeypatch):
                 @hookimpl
                 def rerank(self, query, documents):
                     return []
-         """, "implements 'rerank', a reranker hook, but its manifest says type 'vectorizer'"),
-        ("""
+         """,
+            "implements 'rerank', a reranker hook, but its manifest says type 'vectorizer'",
+        ),
+        (
+            """
             class Plugin:
                 pass
-         """, "a vectorizer plugin must implement vectorize_text or vectorize_batch"),
-        ("""
+         """,
+            "a vectorizer plugin must implement vectorize_text or vectorize_batch",
+        ),
+        (
+            """
             from weaviate_ext import hookimpl
             class Plugin:
                 @hookimpl
                 def vectorize_text(self, txt):
                     return [1.0]
-         """, "invalid hook implementation.*txt"),
+         """,
+            "invalid hook implementation.*txt",
+        ),
     ],
     ids=["misspelled", "other-type", "missing", "bad-argument"],
 )
@@ -267,15 +319,21 @@ def test_setup_failure_and_unhealthy_plugins_are_refused(manager, tmp_path):
 
 
 def test_probe_refuses_wrong_dimensions_at_load(manager, tmp_path):
-    path = write_plugin(tmp_path, "vec", "vectorizer", vectorizer_source(dims=5),
-                        capabilities={"dimensions": 4})
+    path = write_plugin(
+        tmp_path, "vec", "vectorizer", vectorizer_source(dims=5), capabilities={"dimensions": 4}
+    )
     with pytest.raises(PluginLoadError, match="5 dimensions, the manifest declares 4"):
         manager.load(path)
 
 
 def test_config_errors_name_the_plugin_and_key(manager, tmp_path):
-    path = write_plugin(tmp_path, "vec", "vectorizer", vectorizer_source(),
-                        config={"modelPath": {"type": "string", "required": True}})
+    path = write_plugin(
+        tmp_path,
+        "vec",
+        "vectorizer",
+        vectorizer_source(),
+        config={"modelPath": {"type": "string", "required": True}},
+    )
     with pytest.raises(ConfigError, match="plugin 'vec'.*modelPath"):
         manager.load(path)
     manager.load(path, config={"modelPath": "model.bin"})
@@ -298,8 +356,15 @@ def test_unload_closes_and_handles_stop(manager, tmp_path):
 
 def test_unload_refused_while_others_depend(manager, tmp_path):
     manager.load(write_plugin(tmp_path, "base", "transformer", CLOSE_LOG))
-    manager.load(write_plugin(tmp_path, "user", "vectorizer", vectorizer_source(),
-                              dependencies=[{"name": "base", "version": "*"}]))
+    manager.load(
+        write_plugin(
+            tmp_path,
+            "user",
+            "vectorizer",
+            vectorizer_source(),
+            dependencies=[{"name": "base", "version": "*"}],
+        )
+    )
     with pytest.raises(DependencyError, match="user depend on it"):
         manager.unload("base")
     manager.unload("user")
@@ -343,9 +408,14 @@ AUTH = """
 
 def _auth(tmp_path, name, kind, verdicts):
     return write_plugin(
-        tmp_path, name, "auth", AUTH.format(),
-        config={"kind": {"type": "string", "default": kind},
-                "verdicts": {"type": "object", "default": verdicts}},
+        tmp_path,
+        name,
+        "auth",
+        AUTH.format(),
+        config={
+            "kind": {"type": "string", "default": kind},
+            "verdicts": {"type": "object", "default": verdicts},
+        },
     )
 
 
@@ -437,8 +507,11 @@ def test_observers_see_the_lifecycle(tmp_path):
 
 
 def test_stats_count_calls_and_errors(manager, tmp_path):
-    handle = manager.load(write_plugin(tmp_path, "vec", "vectorizer", vectorizer_source(),
-                                       capabilities={"dimensions": 4}))
+    handle = manager.load(
+        write_plugin(
+            tmp_path, "vec", "vectorizer", vectorizer_source(), capabilities={"dimensions": 4}
+        )
+    )
     for text in ["a", "bb", "ccc"]:
         handle.vectorize_text(text)
     with pytest.raises(WeaviateExtError):
@@ -458,8 +531,9 @@ def test_async_variants_do_not_block_the_loop(manager, tmp_path):
                 time.sleep(0.2)
                 return [1.0, 0.0]
     """
-    handle = manager.load(write_plugin(tmp_path, "slow", "vectorizer", slow,
-                                       capabilities={"dimensions": 2}))
+    handle = manager.load(
+        write_plugin(tmp_path, "slow", "vectorizer", slow, capabilities={"dimensions": 2})
+    )
 
     async def scenario() -> tuple[np.ndarray, int]:
         ticks = 0
@@ -501,7 +575,9 @@ def test_entrypoint_errors_are_clear(manager, tmp_path):
     with pytest.raises(PluginLoadError, match="has no attribute 'Nope'"):
         manager.load(missing_attr)
     raising_init = write_plugin(
-        tmp_path, "b", "vectorizer",
+        tmp_path,
+        "b",
+        "vectorizer",
         "class Plugin:\n    def __init__(self):\n        raise OSError('gpu missing')\n",
     )
     with pytest.raises(PluginLoadError, match="OSError: gpu missing"):
@@ -527,8 +603,7 @@ def test_module_level_plugin_and_installed_module(manager, tmp_path):
         def transform(data):
             return data[::-1]
     """
-    handle = manager.load(write_plugin(tmp_path, "rev", "transformer", source,
-                                       entrypoint="revmod"))
+    handle = manager.load(write_plugin(tmp_path, "rev", "transformer", source, entrypoint="revmod"))
     assert handle.transform("abc") == "cba"
 
 

@@ -37,8 +37,13 @@ SLOW_VERSIONED = """
 
 def _write(tmp_path, version: int, directory: str):
     return write_plugin(
-        tmp_path, "vec", "vectorizer", SLOW_VERSIONED.format(version=version),
-        version=f"{version}.0.0", capabilities={"dimensions": 2}, directory=directory,
+        tmp_path,
+        "vec",
+        "vectorizer",
+        SLOW_VERSIONED.format(version=version),
+        version=f"{version}.0.0",
+        capabilities={"dimensions": 2},
+        directory=directory,
     )
 
 
@@ -116,11 +121,16 @@ def test_failed_reload_keeps_the_old_version_serving(manager, tmp_path, breakage
     elif breakage == "import":
         (bad.parent / "src" / "plugin.py").write_text("def broken(:\n")
     elif breakage == "dims":
-        bad = write_plugin(tmp_path, "vec", "vectorizer", vectorizer_source(3),
-                           capabilities={"dimensions": 2}, directory="dims")
+        bad = write_plugin(
+            tmp_path,
+            "vec",
+            "vectorizer",
+            vectorizer_source(3),
+            capabilities={"dimensions": 2},
+            directory="dims",
+        )
     else:
-        bad = write_plugin(tmp_path, "other", "vectorizer", vectorizer_source(2),
-                           directory="other")
+        bad = write_plugin(tmp_path, "other", "vectorizer", vectorizer_source(2), directory="other")
 
     with pytest.raises(error, match=message):
         manager.reload("vec", bad)
@@ -141,18 +151,30 @@ def test_reload_reads_the_edited_source(manager, tmp_path):
 
 def test_reload_cannot_change_type(manager, tmp_path):
     manager.load(_write(tmp_path, 1, "v1"))
-    other = write_plugin(tmp_path, "vec", "transformer",
-                         "from weaviate_ext import hookimpl\n"
-                         "class Plugin:\n    @hookimpl\n    def transform(self, data):\n"
-                         "        return data\n", directory="t")
+    other = write_plugin(
+        tmp_path,
+        "vec",
+        "transformer",
+        "from weaviate_ext import hookimpl\n"
+        "class Plugin:\n    @hookimpl\n    def transform(self, data):\n"
+        "        return data\n",
+        directory="t",
+    )
     with pytest.raises(PluginLoadError, match="cannot change its type"):
         manager.reload("vec", other)
 
 
 def test_reload_outside_a_dependents_range_is_refused(manager, tmp_path):
     manager.load(_write(tmp_path, 1, "v1"))
-    manager.load(write_plugin(tmp_path, "user", "vectorizer", vectorizer_source(),
-                              dependencies=[{"name": "vec", "version": "^1.0.0"}]))
+    manager.load(
+        write_plugin(
+            tmp_path,
+            "user",
+            "vectorizer",
+            vectorizer_source(),
+            dependencies=[{"name": "vec", "version": "^1.0.0"}],
+        )
+    )
     with pytest.raises(DependencyError, match="2.0.0 is outside 'user''s range"):
         manager.reload("vec", _write(tmp_path, 2, "v2"))
     assert manager.manifest("vec").version == "1.0.0"
@@ -169,8 +191,13 @@ def test_reload_keeps_the_host_config(manager, tmp_path):
             def transform(self, data):
                 return data + self.suffix
     """
-    path = write_plugin(tmp_path, "t", "transformer", source,
-                        config={"suffix": {"type": "string", "required": True}})
+    path = write_plugin(
+        tmp_path,
+        "t",
+        "transformer",
+        source,
+        config={"suffix": {"type": "string", "required": True}},
+    )
     handle = manager.load(path, config={"suffix": "!"})
     manager.reload("t")
     assert handle.transform("hi") == "hi!"

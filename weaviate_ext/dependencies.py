@@ -45,9 +45,7 @@ def load_order(
     order and, for plugins caught in a cycle, an error naming both ends of the edge.
     """
     by_name = {m.name: m for m in manifests}
-    graph = {
-        m.name: {d.name for d in m.spec.dependencies if d.name in by_name} for m in manifests
-    }
+    graph = {m.name: {d.name for d in m.spec.dependencies if d.name in by_name} for m in manifests}
     failed: dict[str, DependencyError] = {}
     while True:
         try:
@@ -67,6 +65,7 @@ def load_order(
 def dependents(name: str, loaded: Mapping[str, Manifest]) -> list[str]:
     """Loaded plugins that declare a dependency on ``name``."""
     return sorted(
-        other for other, m in loaded.items()
+        other
+        for other, m in loaded.items()
         if other != name and any(d.name == name for d in m.spec.dependencies)
     )

@@ -53,7 +53,11 @@ def installed(group: str) -> dict[str, Installed]:
         if ep.name in found:
             log.warning(
                 "entry point %r in group %r is defined by %s and %s; using %s",
-                ep.name, group, found[ep.name].distribution, dist, found[ep.name].distribution,
+                ep.name,
+                group,
+                found[ep.name].distribution,
+                dist,
+                found[ep.name].distribution,
             )
             continue
         found[ep.name] = Installed(ep.name, ep.value, dist, ep)

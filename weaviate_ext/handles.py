@@ -9,14 +9,14 @@ version that is current when the call starts, and finishes on it.
 from __future__ import annotations
 
 import asyncio
-import functools
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Concatenate, NoReturn, ParamSpec, TypeVar
+from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, NoReturn, ParamSpec, TypeVar
 
 import attrs
 import numpy as np
 
+from weaviate_ext.aio import awaitable
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import (
     InvalidInput,
@@ -45,20 +45,6 @@ class Slot:
         self.name = live.name
         self.live: LivePlugin | None = live
         self.on_failure = on_failure
-
-
-def awaitable(
-    method: Callable[Concatenate[H, P], T],
-) -> Callable[Concatenate[H, P], Coroutine[Any, Any, T]]:
-    """Make the awaitable variant of a blocking handle method (runs in a worker thread)."""
-
-    @functools.wraps(method)
-    async def run(self: H, *args: P.args, **kwargs: P.kwargs) -> T:
-        return await asyncio.to_thread(method, self, *args, **kwargs)
-
-    run.__name__ = run.__qualname__ = f"a{method.__name__}"
-    run.__doc__ = f"Awaitable :meth:`{method.__name__}`: runs it without blocking the loop."
-    return run
 
 
 def _require_str(value: Any, what: str) -> None:
@@ -140,8 +126,9 @@ class PluginHandle:
         started = time.perf_counter()
         failed = True
         try:
-            result = body(live, Deadline(live.timeout if timeout is None else timeout,
-                                         live.name, hook))
+            result = body(
+                live, Deadline(live.timeout if timeout is None else timeout, live.name, hook)
+            )
             failed = False
             return result
         except Exception as exc:
@@ -210,13 +197,16 @@ class VectorizerHandle(PluginHandle):
             deadline.check()
             if batch_fn is not None:
                 parts.append(
-                    to_matrix(batch_fn(chunk, deadline), len(chunk), dims, live.name,
-                              "vectorize_batch")
+                    to_matrix(
+                        batch_fn(chunk, deadline), len(chunk), dims, live.name, "vectorize_batch"
+                    )
                 )
             else:
                 assert single_fn is not None
-                rows = [to_vector(single_fn(t, deadline), dims, live.name, "vectorize_text")
-                        for t in chunk]
+                rows = [
+                    to_vector(single_fn(t, deadline), dims, live.name, "vectorize_text")
+                    for t in chunk
+                ]
                 parts.append(np.stack(rows))
         if len(parts) == 1:
             return parts[0]
@@ -267,7 +257,8 @@ class TransformerHandle(PluginHandle):
                     out = list(batch_fn(chunk, deadline))
                     if len(out) != len(chunk):
                         raise PluginOutputError(
-                            live.name, "transform_batch",
+                            live.name,
+                            "transform_batch",
                             f"returned {len(out)} results for {len(chunk)} items",
                         )
                     results.extend(out)
@@ -317,9 +308,7 @@ class RerankerHandle(PluginHandle):
                 chunks += 1
                 deadline.check()
                 ranked = to_rank_results(fn(query, chunk, deadline), chunk, live.name)
-                results.extend(
-                    RankResult(r.index + offset, r.score, r.document) for r in ranked
-                )
+                results.extend(RankResult(r.index + offset, r.score, r.document) for r in ranked)
                 offset += len(chunk)
             if chunks > 1:
                 results.sort(key=lambda r: (-r.score, r.index))
@@ -352,7 +341,7 @@ class GeneratorHandle(PluginHandle):
         *,
         timeout: float | None = None,
         **options: Any,
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         """Yield the answer's chunks as the plugin produces them.
 
         With ``callback``, each chunk is also passed to it (the spec's
@@ -370,11 +359,12 @@ class GeneratorHandle(PluginHandle):
         callback: Callable[[str], Any] | None,
         timeout: float | None,
         options: Mapping[str, Any],
-    ) -> Iterator[str]:
+    ) -> Generator[str, None, None]:
         started = time.perf_counter()
         failed = True
-        deadline = Deadline(live.timeout if timeout is None else timeout, live.name,
-                            "generate_stream")
+        deadline = Deadline(
+            live.timeout if timeout is None else timeout, live.name, "generate_stream"
+        )
         try:
             for chunk in self._chunks_of(live, prompt, options, deadline):
                 if callback is not None:

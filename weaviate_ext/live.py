@@ -187,4 +187,3 @@ class LivePlugin:
         """Whether ``exc`` may be chained as ``__cause__`` (it holds no secret)."""
         text = str(exc)
         return not any(secret in text for secret in self._secrets)
-

@@ -8,7 +8,6 @@ touches the live registry, so a failed load or reload leaves everything as it wa
 
 from __future__ import annotations
 
-import difflib
 import logging
 import os
 import threading
@@ -21,6 +20,8 @@ import attrs
 import pluggy
 
 from weaviate_ext import dependencies, hookspecs
+from weaviate_ext.aio import awaitable
+from weaviate_ext.builder import Builder, discard
 from weaviate_ext.discovery import (
     PLUGIN_GROUP,
     RUNTIME_GROUP,
@@ -30,14 +31,11 @@ from weaviate_ext.discovery import (
     manifest_paths,
 )
 from weaviate_ext.errors import (
-    ConfigError,
     DependencyError,
     PluginDisabled,
     PluginLoadError,
     PluginNotFound,
     PluginTypeError,
-    RuntimeNotAllowed,
-    RuntimeNotAvailable,
     WeaviateExtError,
 )
 from weaviate_ext.handles import (
@@ -50,11 +48,10 @@ from weaviate_ext.handles import (
     StorageHandle,
     TransformerHandle,
     VectorizerHandle,
-    awaitable,
 )
-from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, PROJECT_NAME, REQUIRED_HOOKS, TYPE_HOOKS
-from weaviate_ext.live import LivePlugin, scrub
-from weaviate_ext.manifest import Manifest, PluginConfig, load_manifest, resolve_config
+from weaviate_ext.hookspecs import PROJECT_NAME
+from weaviate_ext.live import LivePlugin
+from weaviate_ext.manifest import Manifest, PluginConfig, load_manifest
 from weaviate_ext.pipeline import Pipeline
 from weaviate_ext.stats import PluginStats
 from weaviate_ext.types import Identity
@@ -95,27 +92,6 @@ class PluginStatus:
     type: str | None = None
     runtime: str | None = None
     reason: str | None = None
-
-
-def _runtime_error(name: str, runtime: str, available: Iterable[str]) -> RuntimeNotAvailable:
-    known = sorted(set(available))
-    hint = difflib.get_close_matches(runtime, known, n=1)
-    extra = f"; did you mean {hint[0]!r}?" if hint else ""
-    return RuntimeNotAvailable(
-        name,
-        f"no bridge for runtime {runtime!r} (installed runtimes: {', '.join(known) or 'none'})"
-        f"{extra}",
-    )
-
-
-def _discard(obj: object, name: str) -> None:
-    """Best-effort ``plugin_close`` of a plugin object that never made it into service."""
-    close = getattr(obj, "plugin_close", None)
-    if callable(close):
-        try:
-            close()
-        except Exception as exc:
-            log.warning("plugin %r: plugin_close failed: %s", name, exc)
 
 
 class PluginManager:
@@ -163,8 +139,13 @@ class PluginManager:
         self._loading: set[str] = set()
         self._closed = False
         self._installed: dict[str, Installed] = installed(PLUGIN_GROUP) if discover else {}
-        self._runtimes: dict[str, Installed] = installed(RUNTIME_GROUP)
-        self._bridges_loaded: set[str] = set()
+        self.builder = Builder(
+            self.registry,
+            installed(RUNTIME_GROUP),
+            self.allowed_runtimes,
+            self._disabled,
+            default_timeout,
+        )
         for bridge in bridges:
             self.registry.register(bridge)
         for observer in observers:
@@ -199,21 +180,7 @@ class PluginManager:
     @property
     def runtimes(self) -> tuple[str, ...]:
         """Names of the runtimes installed through the ``weaviate_ext.runtimes`` group."""
-        return tuple(sorted(self._runtimes))
-
-    def _ensure_bridge(self, name: str, runtime: str) -> None:
-        if runtime in self._bridges_loaded or runtime not in self._runtimes:
-            return
-        entry = self._runtimes[runtime]
-        try:
-            bridge = entry.load()
-        except Exception as exc:
-            raise RuntimeNotAvailable(
-                name, f"the {runtime!r} runtime ({entry.value}) failed to import: {exc}"
-            ) from exc
-        if not self.registry.is_registered(bridge):
-            self.registry.register(bridge, name=f"runtime:{runtime}")
-        self._bridges_loaded.add(runtime)
+        return tuple(self.builder.runtime_names)
 
     def _notify(self, hook_name: str, /, **kwargs: Any) -> None:
         try:
@@ -223,110 +190,6 @@ class PluginManager:
 
     def _call_failed(self, name: str, hook: str, error: BaseException) -> None:
         self._notify("weaviate_ext_call_failed", name=name, hook=hook, error=error)
-
-    # -- building a plugin ----------------------------------------------------------------
-
-    def _check_allowed(self, manifest: Manifest) -> None:
-        name, runtime = manifest.name, manifest.spec.runtime
-        if name in self._disabled:
-            raise PluginDisabled(name, "is disabled (manager argument or WEAVIATE_EXT_DISABLE)")
-        if self.allowed_runtimes is not None and runtime not in self.allowed_runtimes:
-            allowed = ", ".join(sorted(self.allowed_runtimes)) or "none"
-            raise RuntimeNotAllowed(
-                name, f"runtime {runtime!r} is not allowed by this host (allowed: {allowed})"
-            )
-
-    def _validate_hooks(self, obj: object, manifest: Manifest) -> pluggy.PluginManager:
-        """Register ``obj`` in a scratch registry: pluggy checks each hookimpl against its
-        spec there, and we check the hooks fit the manifest's type, before anything
-        touches the live registry."""
-        name, kind = manifest.name, manifest.spec.type
-        scratch = pluggy.PluginManager(PROJECT_NAME)
-        scratch.add_hookspecs(hookspecs)
-        try:
-            scratch.register(obj, name=name)
-        except pluggy.PluginValidationError as exc:
-            detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-            raise PluginLoadError(name, f"invalid hook implementation: {detail}") from None
-        except ValueError as exc:
-            raise PluginLoadError(name, str(exc)) from None
-        implemented = {caller.name for caller in scratch.get_hookcallers(obj) or ()}
-        allowed = set(TYPE_HOOKS[kind]) | set(PLUGIN_LIFECYCLE_HOOKS)
-        for hook in sorted(implemented - allowed):
-            owner = next((t for t, hooks in TYPE_HOOKS.items() if hook in hooks), None)
-            if owner is not None:
-                why = f"implements {hook!r}, a {owner} hook, but its manifest says type {kind!r}"
-            else:
-                hint = difflib.get_close_matches(hook, sorted(allowed), n=1)
-                why = f"implements unknown hook {hook!r}" + (
-                    f" (did you mean {hint[0]!r}?)" if hint else ""
-                )
-            raise PluginLoadError(name, why)
-        for group in REQUIRED_HOOKS[kind]:
-            if not implemented.intersection(group):
-                raise PluginLoadError(
-                    name, f"a {kind} plugin must implement {' or '.join(group)}"
-                )
-        return scratch
-
-    def _resolve(self, manifest: Manifest, host_config: Mapping[str, Any] | None) -> PluginConfig:
-        try:
-            return resolve_config(manifest, host_config)
-        except ConfigError as exc:
-            raise ConfigError(f"plugin {manifest.name!r}: {exc}") from None
-
-    def _build(
-        self, manifest: Manifest, host_config: Mapping[str, Any] | None, source: str
-    ) -> tuple[object, PluginConfig]:
-        """Make, validate, set up, health-check and probe a plugin, unregistered."""
-        name, runtime = manifest.name, manifest.spec.runtime
-        self._check_allowed(manifest)
-        self._load_dependencies(manifest)
-        dependencies.check(manifest, self._version_of)
-        config = self._resolve(manifest, host_config)
-        self._ensure_bridge(name, runtime)
-        secrets = config.secret_values
-        try:
-            obj = self.registry.hook.weaviate_ext_make_plugin(manifest=manifest, config=config)
-        except WeaviateExtError as exc:
-            reason = str(exc).removeprefix(f"plugin {name!r}: ")
-            raise PluginLoadError(name, scrub(reason, secrets)) from None
-        except Exception as exc:
-            raise PluginLoadError(name, scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
-        if obj is None:
-            raise _runtime_error(name, runtime, self._runtimes)
-        try:
-            scratch = self._validate_hooks(obj, manifest)
-        except PluginLoadError:
-            _discard(obj, name)
-            raise
-        candidate = LivePlugin(manifest, config, obj, scratch, self.default_timeout, source)
-        try:
-            candidate.call_lifecycle("plugin_setup", config, manifest)
-            if candidate.call_lifecycle("plugin_health") is False:
-                raise PluginLoadError(name, "plugin_health says it is not healthy")
-            self._probe(candidate)
-        except Exception as exc:
-            candidate.retire()
-            if isinstance(exc, PluginLoadError):
-                raise
-            if isinstance(exc, WeaviateExtError):
-                message = str(exc).removeprefix(f"plugin {name!r} ")
-            else:
-                message = f"{type(exc).__name__}: {exc}"
-            message = candidate.scrub(message)
-            raise PluginLoadError(name, f"failed to start: {message}") from None
-        return obj, config
-
-    def _probe(self, candidate: LivePlugin) -> None:
-        """One real call through a handle, so a version that cannot answer never serves."""
-        handle = HANDLE_TYPES[candidate.type](Slot(candidate, lambda *_: None))
-        if isinstance(handle, VectorizerHandle):
-            handle.vectorize_batch([PROBE_TEXT])
-        elif isinstance(handle, TransformerHandle):
-            handle.transform(PROBE_TEXT)
-        elif isinstance(handle, RerankerHandle):
-            handle.rerank(PROBE_TEXT, [PROBE_TEXT])
 
     def _register(
         self, obj: object, manifest: Manifest, config: PluginConfig, source: str
@@ -339,6 +202,11 @@ class PluginManager:
     def _version_of(self, name: str) -> str | None:
         slot = self._slots.get(name)
         return slot.live.manifest.version if slot is not None and slot.live else None
+
+    def _check_dependencies(self, manifest: Manifest) -> None:
+        """Load the installed plugins ``manifest`` needs, then check every range."""
+        self._load_dependencies(manifest)
+        dependencies.check(manifest, self._version_of)
 
     def _load_dependencies(self, manifest: Manifest) -> None:
         """Load installed (pip) plugins that ``manifest`` depends on and that are not loaded."""
@@ -391,11 +259,12 @@ class PluginManager:
             host_config = config if config is not None else self._config.get(name)
             self._loading.add(name)
             try:
-                obj, resolved = self._build(manifest, host_config, source)
+                self._check_dependencies(manifest)
+                obj, resolved = self.builder.build(manifest, host_config, source)
                 try:
                     live = self._register(obj, manifest, resolved, source)
                 except Exception as exc:
-                    _discard(obj, name)
+                    discard(obj, name)
                     raise PluginLoadError(name, f"cannot be registered: {exc}") from None
             except WeaviateExtError as exc:
                 self._broken[name] = str(exc)
@@ -408,7 +277,11 @@ class PluginManager:
             self._broken.pop(name, None)
         log.info(
             "loaded plugin %s %s (%s, runtime %s) from %s",
-            name, manifest.version, manifest.spec.type, manifest.spec.runtime, source,
+            name,
+            manifest.version,
+            manifest.spec.type,
+            manifest.spec.runtime,
+            source,
         )
         self._notify("weaviate_ext_plugin_loaded", name=name, manifest=manifest)
         return HANDLE_TYPES[live.type](slot)
@@ -466,8 +339,8 @@ class PluginManager:
                 )
             else:
                 loaded.append(manifest.name)
-        for key, exc in failed.items():
-            log.error("plugin %s not loaded: %s", key, exc)
+        for key, error in failed.items():
+            log.error("plugin %s not loaded: %s", key, error)
         return LoadResult(tuple(loaded), failed)
 
     # -- installed (pip) plugins -------------------------------------------------------------
@@ -524,15 +397,15 @@ class PluginManager:
         obj = entry.load()
         if not self.registry.is_registered(obj):
             self.registry.register(obj, name=f"package:{entry.name}")
-        impls = [
-            impl for impl in self.registry.hook.weaviate_ext_discover.get_hookimpls()
-            if impl.plugin is obj
-        ]
-        if not impls:
+        if not any(
+            impl.plugin is obj for impl in self.registry.hook.weaviate_ext_discover.get_hookimpls()
+        ):
             raise PluginLoadError(
                 entry.name, f"{entry.value} implements no weaviate_ext_discover hook"
             )
-        return [load_manifest(p) for p in manifest_paths(impl.function() for impl in impls)]
+        others = [p for p in self.registry.get_plugins() if p is not obj]
+        discover = self.registry.subset_hook_caller("weaviate_ext_discover", others)
+        return [load_manifest(p) for p in manifest_paths(discover())]
 
     # -- handles ---------------------------------------------------------------------------------
 
@@ -599,7 +472,8 @@ class PluginManager:
         """Names of the loaded plugins, optionally of one type."""
         return tuple(
             sorted(
-                n for n, s in self._slots.items()
+                n
+                for n, s in self._slots.items()
                 if s.live is not None and (plugin_type is None or s.live.type == plugin_type)
             )
         )
@@ -659,13 +533,14 @@ class PluginManager:
                 )
             self._check_dependents_accept(manifest)
             host_config = config if config is not None else self._host_config.get(name)
-            obj, resolved = self._build(manifest, host_config, str(path))
+            self._check_dependencies(manifest)
+            obj, resolved = self.builder.build(manifest, host_config, str(path))
             self.registry.unregister(name=name)
             try:
                 live = self._register(obj, manifest, resolved, str(path))
             except Exception as exc:
                 self.registry.register(old.obj, name=name)
-                _discard(obj, name)
+                discard(obj, name)
                 raise PluginLoadError(name, f"new version cannot be registered: {exc}") from None
             slot.live = live
             self._host_config[name] = host_config
@@ -693,8 +568,9 @@ class PluginManager:
             self._closed = True
             remaining = self._manifests()
             order, _ = dependencies.load_order(list(remaining.values()))
-            names = [m.name for m in order] + [n for n in remaining if n not in
-                                                {m.name for m in order}]
+            names = [m.name for m in order] + [
+                n for n in remaining if n not in {m.name for m in order}
+            ]
             for name in reversed(names):
                 slot = self._slots.pop(name)
                 live = slot.live
@@ -774,7 +650,7 @@ class PluginManager:
         """The resolved configuration of loaded plugin ``name`` (secrets redacted in repr)."""
         return self._slot(name).live.config  # type: ignore[union-attr]
 
-    # -- async ---------------------------------------------------------------------------------------
+    # -- async --------------------------------------------------------------------------
 
     aload = awaitable(load)
     aload_directory = awaitable(load_directory)
@@ -782,4 +658,3 @@ class PluginManager:
     aunload = awaitable(unload)
     aauthenticate = awaitable(authenticate)
     aauthorize = awaitable(authorize)
-

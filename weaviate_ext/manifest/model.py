@@ -96,9 +96,10 @@ class Capabilities:
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class ConfigField:
-    """One key of the ``spec.config`` schema."""
+    """One key of the ``spec.config`` schema. The default of a secret field is
+    redacted in the repr."""
 
     name: str
     type: str = "string"
@@ -107,6 +108,13 @@ class ConfigField:
     default: Any = None
     description: str = ""
     line: int = 0
+
+    def __repr__(self) -> str:
+        default = "'**********'" if self.secret and self.default is not None else repr(self.default)
+        return (
+            f"ConfigField(name={self.name!r}, type={self.type!r}, required={self.required!r}, "
+            f"secret={self.secret!r}, default={default}, description={self.description!r})"
+        )
 
 
 @attrs.frozen

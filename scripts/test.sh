@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The whole test suite: install, lint (ruff), type-check (mypy), then pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k reload).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PYTHON="${PYTHON:-python3}"
+bash scripts/install.sh
+echo "== ruff"
+"$PYTHON" -m ruff check .
+"$PYTHON" -m ruff format --check .
+echo "== mypy"
+"$PYTHON" -m mypy
+echo "== hooks reference up to date"
+"$PYTHON" scripts/gen_hooks_doc.py --check
+echo "== pytest"
+"$PYTHON" -m pytest -p no:cacheprovider "$@"

@@ -1,0 +1,214 @@
+"""Building one plugin version, off the live registry.
+
+manifest -> allowed? -> config -> the runtime's bridge (``weaviate_ext_make_plugin``)
+-> hook validation in a scratch registry -> ``plugin_setup`` -> ``plugin_health`` ->
+a probe call through a handle. A version that fails any step is closed and never
+reaches the live registry, which is what lets a failed reload leave the old version
+serving.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pluggy
+
+from weaviate_ext import hookspecs
+from weaviate_ext.discovery import Installed
+from weaviate_ext.errors import (
+    ConfigError,
+    PluginDisabled,
+    PluginLoadError,
+    RuntimeNotAllowed,
+    RuntimeNotAvailable,
+    WeaviateExtError,
+)
+from weaviate_ext.handles import (
+    HANDLE_TYPES,
+    RerankerHandle,
+    Slot,
+    TransformerHandle,
+    VectorizerHandle,
+)
+from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, PROJECT_NAME, REQUIRED_HOOKS, TYPE_HOOKS
+from weaviate_ext.live import LivePlugin, scrub
+from weaviate_ext.manifest import Manifest, PluginConfig, resolve_config
+
+log = logging.getLogger("weaviate_ext")
+
+PROBE_TEXT = "weaviate-ext probe"
+"""What the probe call sends to a vectorizer, transformer or reranker before it serves."""
+
+
+def discard(obj: object, name: str) -> None:
+    """Best-effort ``plugin_close`` of a plugin object that never made it into service."""
+    close = getattr(obj, "plugin_close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:
+            log.warning("plugin %r: plugin_close failed: %s", name, exc)
+
+
+def check_hooks(obj: object, manifest: Manifest) -> pluggy.PluginManager:
+    """Register ``obj`` in a scratch registry and check its hooks fit its type.
+
+    pluggy validates each hookimpl against its spec at registration; on top of that a
+    plugin may implement only its own type's hooks and the lifecycle hooks, and must
+    implement at least one hook of each group in ``REQUIRED_HOOKS``.
+    """
+    name, kind = manifest.name, manifest.spec.type
+    scratch = pluggy.PluginManager(PROJECT_NAME)
+    scratch.add_hookspecs(hookspecs)
+    try:
+        scratch.register(obj, name=name)
+    except pluggy.PluginValidationError as exc:
+        detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+        raise PluginLoadError(name, f"invalid hook implementation: {detail}") from None
+    except ValueError as exc:
+        raise PluginLoadError(name, str(exc)) from None
+    implemented = {caller.name for caller in scratch.get_hookcallers(obj) or ()}
+    allowed = set(TYPE_HOOKS[kind]) | set(PLUGIN_LIFECYCLE_HOOKS)
+    for hook in sorted(implemented - allowed):
+        owner = next((t for t, hooks in TYPE_HOOKS.items() if hook in hooks), None)
+        if owner is not None:
+            why = f"implements {hook!r}, a {owner} hook, but its manifest says type {kind!r}"
+        else:
+            hint = difflib.get_close_matches(hook, sorted(allowed), n=1)
+            why = f"implements unknown hook {hook!r}" + (
+                f" (did you mean {hint[0]!r}?)" if hint else ""
+            )
+        raise PluginLoadError(name, why)
+    for group in REQUIRED_HOOKS[kind]:
+        if not implemented.intersection(group):
+            raise PluginLoadError(name, f"a {kind} plugin must implement {' or '.join(group)}")
+    return scratch
+
+
+def probe(candidate: LivePlugin) -> None:
+    """One real call through a handle, so a version that cannot answer never serves."""
+    handle = HANDLE_TYPES[candidate.type](Slot(candidate, lambda *_: None))
+    if isinstance(handle, VectorizerHandle):
+        handle.vectorize_batch([PROBE_TEXT])
+    elif isinstance(handle, TransformerHandle):
+        handle.transform(PROBE_TEXT)
+    elif isinstance(handle, RerankerHandle):
+        handle.rerank(PROBE_TEXT, [PROBE_TEXT])
+
+
+class Builder:
+    """Builds plugin versions for one manager: its registry, runtimes and policies."""
+
+    def __init__(
+        self,
+        registry: pluggy.PluginManager,
+        runtimes: Mapping[str, Installed],
+        allowed_runtimes: frozenset[str] | None,
+        disabled: set[str],
+        default_timeout: float | None,
+    ) -> None:
+        self.registry = registry
+        self.runtimes = runtimes
+        self.allowed_runtimes = allowed_runtimes
+        self.disabled = disabled
+        self.default_timeout = default_timeout
+        self._bridges_loaded: set[str] = set()
+
+    def check_allowed(self, manifest: Manifest) -> None:
+        """Refuse a disabled plugin or a runtime this host does not accept."""
+        name, runtime = manifest.name, manifest.spec.runtime
+        if name in self.disabled:
+            raise PluginDisabled(name, "is disabled (manager argument or WEAVIATE_EXT_DISABLE)")
+        if self.allowed_runtimes is not None and runtime not in self.allowed_runtimes:
+            allowed = ", ".join(sorted(self.allowed_runtimes)) or "none"
+            raise RuntimeNotAllowed(
+                name, f"runtime {runtime!r} is not allowed by this host (allowed: {allowed})"
+            )
+
+    def ensure_bridge(self, name: str, runtime: str) -> None:
+        """Import and register the bridge of ``runtime`` the first time it is needed."""
+        if runtime in self._bridges_loaded or runtime not in self.runtimes:
+            return
+        entry = self.runtimes[runtime]
+        try:
+            bridge = entry.load()
+        except Exception as exc:
+            raise RuntimeNotAvailable(
+                name, f"the {runtime!r} runtime ({entry.value}) failed to import: {exc}"
+            ) from exc
+        if not self.registry.is_registered(bridge):
+            self.registry.register(bridge, name=f"runtime:{runtime}")
+        self._bridges_loaded.add(runtime)
+
+    def _no_bridge(self, name: str, runtime: str) -> RuntimeNotAvailable:
+        known = sorted(self.runtimes)
+        hint = difflib.get_close_matches(runtime, known, n=1)
+        extra = f"; did you mean {hint[0]!r}?" if hint else ""
+        listed = ", ".join(known) or "none"
+        return RuntimeNotAvailable(
+            name, f"no bridge for runtime {runtime!r} (installed runtimes: {listed}){extra}"
+        )
+
+    def resolve(self, manifest: Manifest, host_config: Mapping[str, Any] | None) -> PluginConfig:
+        """The plugin's config from host values, references and defaults."""
+        try:
+            return resolve_config(manifest, host_config)
+        except ConfigError as exc:
+            raise ConfigError(f"plugin {manifest.name!r}: {exc}") from None
+
+    def make(self, manifest: Manifest, config: PluginConfig) -> object:
+        """Ask the bridges for the plugin object (``weaviate_ext_make_plugin``)."""
+        name, runtime = manifest.name, manifest.spec.runtime
+        self.ensure_bridge(name, runtime)
+        secrets = config.secret_values
+        try:
+            obj = self.registry.hook.weaviate_ext_make_plugin(manifest=manifest, config=config)
+        except WeaviateExtError as exc:
+            reason = str(exc).removeprefix(f"plugin {name!r}: ")
+            raise PluginLoadError(name, scrub(reason, secrets)) from None
+        except Exception as exc:
+            raise PluginLoadError(name, scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
+        if obj is None:
+            raise self._no_bridge(name, runtime)
+        return obj
+
+    def build(
+        self, manifest: Manifest, host_config: Mapping[str, Any] | None, source: str
+    ) -> tuple[object, PluginConfig]:
+        """Make, validate, set up, health-check and probe a plugin, unregistered.
+
+        Dependencies must have been checked by the caller.
+        """
+        name = manifest.name
+        self.check_allowed(manifest)
+        config = self.resolve(manifest, host_config)
+        obj = self.make(manifest, config)
+        try:
+            scratch = check_hooks(obj, manifest)
+        except PluginLoadError:
+            discard(obj, name)
+            raise
+        candidate = LivePlugin(manifest, config, obj, scratch, self.default_timeout, source)
+        try:
+            candidate.call_lifecycle("plugin_setup", config, manifest)
+            if candidate.call_lifecycle("plugin_health") is False:
+                raise PluginLoadError(name, "plugin_health says it is not healthy")
+            probe(candidate)
+        except Exception as exc:
+            candidate.retire()
+            if isinstance(exc, PluginLoadError):
+                raise
+            if isinstance(exc, WeaviateExtError):
+                message = str(exc).removeprefix(f"plugin {name!r} ")
+            else:
+                message = f"{type(exc).__name__}: {exc}"
+            raise PluginLoadError(name, f"failed to start: {candidate.scrub(message)}") from None
+        return obj, config
+
+    @property
+    def runtime_names(self) -> Iterable[str]:
+        """The installed runtimes' names."""
+        return sorted(self.runtimes)
