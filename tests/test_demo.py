@@ -1,0 +1,34 @@
+"""The README's demo command runs the whole flow and every step answers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_demo_runs_every_step():
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "examples" / "demo.py")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    for step in (
+        "authenticate",
+        "embed documents",
+        "rerank nearest 3",
+        "generate answer",
+        "store answer",
+        "retrieve answer",
+    ):
+        assert step in out
+    assert "not loaded" not in out
+    ranked = out.split("query:")[1].splitlines()
+    assert "reranker reorders search results" in ranked[1], "the relevant document ranks first"
+    assert "answer: " in out and "Traceback" not in result.stderr
