@@ -1,0 +1,40 @@
+"""The JSON Schema of a ``plugin.yaml``, shipped as package data.
+
+The same file is at ``hookspecs/plugin-manifest.schema.json`` in the repository, for
+editors and for runtimes written in other languages; a test keeps the two identical.
+Patterns carry a human description of what they expect in the custom keyword
+``x-expected``, which the loader uses in its messages.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import json
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+SCHEMA_FILE = "manifest.schema.json"
+"""The schema's file name inside the ``weaviate_ext.manifest`` package."""
+
+
+@functools.cache
+def _schema() -> dict[str, Any]:
+    text = (
+        resources.files("weaviate_ext.manifest").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
+    )
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+def manifest_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a manifest, as a fresh dict the caller may change."""
+    return copy.deepcopy(_schema())
+
+
+@functools.cache
+def manifest_validator() -> Draft202012Validator:
+    """A compiled validator of the manifest schema, shared by every caller."""
+    return Draft202012Validator(_schema())
