@@ -369,3 +369,17 @@ def test_storage_handle(manager, tmp_path):
         handle.store("k", "text")  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="key must not be empty"):
         handle.retrieve("")
+
+
+def test_stream_callback_must_be_callable(manager, tmp_path):
+    handle = manager.load(write_plugin(tmp_path, "g", "generator", GENERATOR))
+    with pytest.raises(InvalidInput, match="callback must be callable, got int"):
+        handle.generate_stream("x", callback=5)  # type: ignore[arg-type]
+
+
+def test_non_iterable_batches_are_invalid_input(vec, manager, tmp_path):
+    with pytest.raises(InvalidInput, match="texts must be a sequence of str, got int"):
+        vec.vectorize_batch(12345)  # type: ignore[arg-type]
+    reranker = manager.load(write_plugin(tmp_path, "r", "reranker", RERANK))
+    with pytest.raises(InvalidInput, match="documents must be a sequence of str, got int"):
+        reranker.rerank("q", 5)  # type: ignore[arg-type]

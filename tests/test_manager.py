@@ -614,3 +614,34 @@ def test_load_manifest_object(manager, tmp_path):
     handle = manager.load_manifest(manifest)
     assert handle.name == "vec" and manager.manifest("vec") == manifest
     assert Path(manager.plugins()[0].source) == manifest.path
+
+
+def test_plugins_lists_directory_failures_with_their_source(tmp_path, monkeypatch):
+    write_plugin(tmp_path, "fine", "vectorizer", vectorizer_source())
+    write_plugin(tmp_path, "off", "vectorizer", vectorizer_source())
+    crash = write_plugin(tmp_path, "crash", "vectorizer", "raise ImportError('no torch')\n")
+    write_plugin(tmp_path, "dup", "vectorizer", vectorizer_source(), directory="d1")
+    write_plugin(tmp_path, "dup", "vectorizer", vectorizer_source(), directory="d2")
+    monkeypatch.setenv("WEAVIATE_EXT_DISABLE", "off")
+    with PluginManager(discover=False) as manager:
+        manager.load_directory(tmp_path)
+        rows = {row.name: row for row in manager.plugins()}
+    assert rows["fine"].status == "loaded"
+    assert rows["off"].status == "disabled"
+    assert rows["crash"].status == "broken" and rows["crash"].source == str(crash)
+    assert rows["crash"].type == "vectorizer" and "no torch" in rows["crash"].reason
+    assert rows["crash"].reason.startswith("cannot import"), "no repeated 'plugin' prefix"
+    assert rows["dup"].status == "broken" and "defined twice" in rows["dup"].reason
+
+
+def test_config_error_names_the_plugin_once(manager, tmp_path):
+    path = write_plugin(
+        tmp_path,
+        "vec",
+        "vectorizer",
+        vectorizer_source(),
+        config={"k": {"type": "integer", "required": True}},
+    )
+    with pytest.raises(ConfigError) as info:
+        manager.load(path)
+    assert str(info.value).count("plugin 'vec'") == 1

@@ -19,7 +19,6 @@ import pluggy
 from weaviate_ext import hookspecs
 from weaviate_ext.discovery import Installed
 from weaviate_ext.errors import (
-    ConfigError,
     PluginDisabled,
     PluginLoadError,
     RuntimeNotAllowed,
@@ -153,11 +152,9 @@ class Builder:
         )
 
     def resolve(self, manifest: Manifest, host_config: Mapping[str, Any] | None) -> PluginConfig:
-        """The plugin's config from host values, references and defaults."""
-        try:
-            return resolve_config(manifest, host_config)
-        except ConfigError as exc:
-            raise ConfigError(f"plugin {manifest.name!r}: {exc}") from None
+        """The plugin's config from host values, references and defaults
+        (:class:`ConfigError` names the plugin and the key)."""
+        return resolve_config(manifest, host_config)
 
     def make(self, manifest: Manifest, config: PluginConfig) -> object:
         """Ask the bridges for the plugin object (``weaviate_ext_make_plugin``)."""

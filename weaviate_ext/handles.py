@@ -55,7 +55,12 @@ def _require_str(value: Any, what: str) -> None:
 def _require_texts(texts: Any, what: str = "texts") -> list[str]:
     if isinstance(texts, (str, bytes)):
         raise InvalidInput(f"{what} must be a sequence of str, not a single {type(texts).__name__}")
-    items = list(texts)
+    try:
+        items = list(texts)
+    except TypeError:
+        raise InvalidInput(
+            f"{what} must be a sequence of str, got {type(texts).__name__}"
+        ) from None
     for i, text in enumerate(items):
         if not isinstance(text, str):
             raise InvalidInput(f"{what}[{i}] must be str, got {type(text).__name__}")
@@ -345,10 +350,13 @@ class GeneratorHandle(PluginHandle):
         """Yield the answer's chunks as the plugin produces them.
 
         With ``callback``, each chunk is also passed to it (the spec's
-        ``GenerateStream(ctx, prompt, callback)``). The call counts as in flight until
+        ``GenerateStream(ctx, prompt, callback)``). ``callback`` and ``timeout`` are
+        therefore not available as generation option names. The call counts as in flight until
         the iterator is exhausted or closed, so a reload waits for it.
         """
         _require_str(prompt, "prompt")
+        if callback is not None and not callable(callback):
+            raise InvalidInput(f"callback must be callable, got {type(callback).__name__}")
         live = self._acquire()
         return self._stream(live, prompt, callback, timeout, options)
 

@@ -135,7 +135,7 @@ class PluginManager:
         self._lock = threading.RLock()
         self._slots: dict[str, Slot] = {}
         self._host_config: dict[str, Mapping[str, Any] | None] = {}
-        self._broken: dict[str, str] = {}
+        self._failures: dict[str, PluginStatus] = {}
         self._loading: set[str] = set()
         self._closed = False
         self._installed: dict[str, Installed] = installed(PLUGIN_GROUP) if discover else {}
@@ -181,6 +181,22 @@ class PluginManager:
     def runtimes(self) -> tuple[str, ...]:
         """Names of the runtimes installed through the ``weaviate_ext.runtimes`` group."""
         return tuple(self.builder.runtime_names)
+
+    def _record_failure(
+        self, key: str, error: WeaviateExtError, source: str, manifest: Manifest | None = None
+    ) -> None:
+        """Remember why ``key`` (a name, or a manifest path) is not loaded, for ``plugins()``."""
+        reason = str(error).removeprefix(f"plugin {key!r}: ")
+        spec = manifest.spec if manifest is not None else None
+        self._failures[key] = PluginStatus(
+            name=key,
+            status="disabled" if isinstance(error, PluginDisabled) else "broken",
+            source=source,
+            version=manifest.version if manifest is not None else None,
+            type=spec.type if spec is not None else None,
+            runtime=spec.runtime if spec is not None else None,
+            reason=reason,
+        )
 
     def _notify(self, hook_name: str, /, **kwargs: Any) -> None:
         try:
@@ -267,14 +283,14 @@ class PluginManager:
                     discard(obj, name)
                     raise PluginLoadError(name, f"cannot be registered: {exc}") from None
             except WeaviateExtError as exc:
-                self._broken[name] = str(exc)
+                self._record_failure(name, exc, source, manifest)
                 raise
             finally:
                 self._loading.discard(name)
             slot = Slot(live, self._call_failed)
             self._slots[name] = slot
             self._host_config[name] = host_config
-            self._broken.pop(name, None)
+            self._failures.pop(name, None)
         log.info(
             "loaded plugin %s %s (%s, runtime %s) from %s",
             name,
@@ -302,6 +318,7 @@ class PluginManager:
         failed: dict[str, WeaviateExtError] = {}
         manifests: list[Manifest] = []
         seen: dict[str, Path] = {}
+        paths: dict[str, str] = {}
         for path in sorted(root.rglob("plugin.yaml")):
             if any(part.startswith(".") for part in path.relative_to(root).parts):
                 continue
@@ -316,7 +333,9 @@ class PluginManager:
                 )
                 continue
             seen[manifest.name] = path
+            paths[manifest.name] = str(path)
             manifests.append(manifest)
+        by_name = {m.name: m for m in manifests}
         manifests = [m for m in manifests if m.name not in failed]
         order, cycles = dependencies.load_order(manifests)
         failed.update(cycles)
@@ -341,6 +360,8 @@ class PluginManager:
                 loaded.append(manifest.name)
         for key, error in failed.items():
             log.error("plugin %s not loaded: %s", key, error)
+            if key not in self._failures:
+                self._record_failure(key, error, paths.get(key, key), by_name.get(key))
         return LoadResult(tuple(loaded), failed)
 
     # -- installed (pip) plugins -------------------------------------------------------------
@@ -376,12 +397,13 @@ class PluginManager:
             try:
                 manifests = self._discover(entry)
             except WeaviateExtError as exc:
-                self._broken[name] = str(exc)
+                self._record_failure(name, exc, source)
                 raise
             except Exception as exc:
                 reason = f"cannot import {entry.value} from {entry.distribution}: {exc}"
-                self._broken[name] = reason
-                raise PluginLoadError(name, reason) from None
+                error = PluginLoadError(name, reason)
+                self._record_failure(name, error, source)
+                raise error from None
             order, cycles = dependencies.load_order(manifests)
             if cycles:
                 raise next(iter(cycles.values()))
@@ -390,8 +412,9 @@ class PluginManager:
                     self._load_manifest(manifest, None, source)
             if name not in self._slots:
                 reason = f"{entry.distribution} ships no manifest named {name!r}"
-                self._broken[name] = reason
-                raise PluginLoadError(name, reason)
+                error = PluginLoadError(name, reason)
+                self._record_failure(name, error, source)
+                raise error
 
     def _discover(self, entry: Installed) -> list[Manifest]:
         obj = entry.load()
@@ -629,9 +652,7 @@ class PluginManager:
             source = f"{entry.distribution} (entry point)"
             status = "disabled" if name in self._disabled else "installed"
             rows[name] = PluginStatus(name, status, source)
-        for name, reason in self._broken.items():
-            source = rows[name].source if name in rows else "?"
-            rows[name] = PluginStatus(name, "broken", source, reason=reason)
+        rows.update(self._failures)
         for name, slot in self._slots.items():
             live = slot.live
             if live is None:

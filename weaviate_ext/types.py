@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -16,6 +16,10 @@ class RankResult:
     index: int
     score: float
     document: str | None = None
+
+
+def _roles(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
 
 
 def _freeze_claims(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -32,6 +36,6 @@ class Identity:
     """
 
     subject: str
-    roles: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    roles: tuple[str, ...] = attrs.field(default=(), converter=_roles)
     claims: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_claims)
     plugin: str | None = None

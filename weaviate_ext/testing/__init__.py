@@ -1,0 +1,43 @@
+"""The test kit for plugin authors: a conformance suite per plugin type, and pytest fixtures.
+
+``weaviate_ext.testing.conformance`` holds the suite (no pytest needed);
+``weaviate_ext.testing.pytest_plugin`` is registered through ``pytest11`` and gives
+every pytest run the ``plugin_manager`` and ``load_plugin`` fixtures::
+
+    from weaviate_ext.testing import check_plugin
+
+    def test_conformance(load_plugin):
+        check_plugin(load_plugin("plugin.yaml")).raise_for_failures()
+"""
+
+from weaviate_ext.testing.conformance import (
+    CheckFailed,
+    CheckResult,
+    ConformanceReport,
+    Skip,
+    check_auth,
+    check_generator,
+    check_plugin,
+    check_reranker,
+    check_storage,
+    check_transformer,
+    check_vectorizer,
+    expect,
+    expect_raises,
+)
+
+__all__ = [
+    "CheckFailed",
+    "CheckResult",
+    "ConformanceReport",
+    "Skip",
+    "check_auth",
+    "check_generator",
+    "check_plugin",
+    "check_reranker",
+    "check_storage",
+    "check_transformer",
+    "check_vectorizer",
+    "expect",
+    "expect_raises",
+]
