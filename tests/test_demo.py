@@ -32,3 +32,18 @@ def test_demo_runs_every_step():
     ranked = out.split("query:")[1].splitlines()
     assert "reranker reorders search results" in ranked[1], "the relevant document ranks first"
     assert "answer: " in out and "Traceback" not in result.stderr
+
+
+def test_readme_python_example_runs(tmp_path):
+    text = (ROOT / "README.md").read_text()
+    code = text.split("```python\n", 1)[1].split("```", 1)[0]
+    code = code.replace('"/tmp/kv"', repr(str(tmp_path / "kv")))
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
