@@ -359,3 +359,28 @@ def test_plugin_config_by_hand() -> None:
     assert list(config) == ["a", "s"]
     assert config == {"a": 1, "s": Secret("x")}
     assert repr(config) == "PluginConfig({'a': 1, 's': Secret('**********')})"
+
+
+def test_host_config_files(tmp_path):
+    from weaviate_ext.manifest import read_host_config
+
+    yaml_file = tmp_path / "hosts.yaml"
+    yaml_file.write_text("file-store:\n  path: /var/kv\nempty:\n")
+    assert read_host_config(yaml_file) == {"file-store": {"path": "/var/kv"}, "empty": {}}
+    json_file = tmp_path / "hosts.json"
+    json_file.write_text('{"auth": {"keys": {"a": {"roles": ["r"]}}}}')
+    assert read_host_config(json_file) == {"auth": {"keys": {"a": {"roles": ["r"]}}}}
+    (tmp_path / "blank.yaml").write_text("")
+    assert read_host_config(tmp_path / "blank.yaml") == {}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("ok: {}\nbroken: 5\n")
+    with pytest.raises(ConfigError, match=r"bad.yaml:2: broken: expected a mapping"):
+        read_host_config(bad)
+    listed = tmp_path / "list.yaml"
+    listed.write_text("- a\n")
+    with pytest.raises(ConfigError, match="must be a mapping of plugin names"):
+        read_host_config(listed)
+    bomb = tmp_path / "bomb.yaml"
+    bomb.write_text("a: &a [x]\nb: [*a, *a]\n")
+    with pytest.raises(ConfigError, match=r"bomb.yaml:1: YAML anchors \(&a\) are not allowed"):
+        read_host_config(bomb)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import pluggy
@@ -47,7 +47,7 @@ def _adapt(impl: pluggy.HookImpl, spec_args: tuple[str, ...]) -> HookCall:
     return lambda *args: fn(*[args[i] for i in positions])
 
 
-def scrub(text: str, secrets: tuple[str, ...]) -> str:
+def scrub(text: str, secrets: Iterable[str]) -> str:
     """``text`` with every non-empty value of ``secrets`` replaced by a redaction mark."""
     for secret in secrets:
         if secret and secret in text:

@@ -218,33 +218,33 @@ def _join(path: str, key: str) -> str:
     return f"{path}.{key}" if path else key
 
 
-def read_yaml(text: str | bytes, filename: str) -> tuple[Any, Positions]:
+MANIFEST_TOP = "a mapping with apiVersion, kind, metadata and spec"
+
+
+def read_yaml(
+    text: str | bytes, filename: str, *, expected: str = MANIFEST_TOP, allow_empty: bool = False
+) -> tuple[Any, Positions]:
     """Read one YAML document safely: plain data and the line of every field.
 
     The positions map dotted field paths (``spec.type``, ``spec.dependencies.0.version``,
     ``spec.config.modelPath.default``) to 1-based lines: the line of a mapping key, or of
-    a list item; ``""`` is the top-level mapping. The document must be a mapping.
-    Every problem raises :class:`ManifestError` naming ``filename`` and a line.
+    a list item; ``""`` is the top-level mapping. The document must be a mapping
+    (``expected`` describes which, for messages; an empty document is ``{}`` when
+    ``allow_empty``). Every problem raises :class:`ManifestError` naming ``filename``
+    and a line.
     """
     source = decode(text, filename)
     node = _compose(source, filename)
     if node is None or (
         isinstance(node, ScalarNode) and node.tag == _CORE + "null" and node.value == ""
     ):
-        _fail(
-            filename,
-            1,
-            "the file is empty; expected a mapping with apiVersion, kind, metadata and spec",
-        )
+        if allow_empty:
+            return {}, {"": 1}
+        _fail(filename, 1, f"the file is empty; expected {expected}")
     builder = _Builder(filename)
     data = builder.build(node, "")
     if not isinstance(data, dict):
-        _fail(
-            filename,
-            _line(node),
-            "the top level must be a mapping with apiVersion, kind, metadata and spec, "
-            f"not {_kind(data)}",
-        )
+        _fail(filename, _line(node), f"the top level must be {expected}, not {_kind(data)}")
     builder.positions[""] = _line(node)
     return data, builder.positions
 

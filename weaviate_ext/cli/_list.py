@@ -1,0 +1,65 @@
+"""``weaviate-ext list``."""
+
+from __future__ import annotations
+
+import attrs
+import click
+
+from weaviate_ext.cli._app import (
+    _quieted,
+    _state,
+    cli,
+)
+from weaviate_ext.cli._output import (
+    format_table,
+    one_line,
+)
+from weaviate_ext.manager import PluginManager, PluginStatus
+
+LIST_COLUMNS = ("name", "version", "type", "runtime", "source", "status", "reason")
+
+
+# ---------------------------------------------------------------------------------------
+# list
+# ---------------------------------------------------------------------------------------
+
+
+def collect_rows(manager: PluginManager) -> list[PluginStatus]:
+    """Every plugin the manager knows, failures included, each reason on one line."""
+    return [
+        attrs.evolve(row, reason=one_line(row.reason)) if row.reason else row
+        for row in manager.plugins()
+    ]
+
+
+def row_dict(row: PluginStatus) -> dict[str, str | None]:
+    """One row as the JSON object of ``list --json``."""
+    return {column: getattr(row, column) for column in LIST_COLUMNS}
+
+
+@cli.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+@click.pass_context
+def list_command(ctx: click.Context, as_json: bool) -> None:
+    """List every plugin: loaded, installed, disabled and broken (with the reason).
+
+    Broken plugins are shown, not fatal: the exit code is 0 unless the command itself
+    could not run.
+    """
+    state = _state(ctx)
+    manager = state.open_manager(ctx)
+    with _quieted(not state.verbose):
+        manager.load_installed()
+    state.remember_secrets(manager)
+    rows = collect_rows(manager)
+    out = state.output
+    if as_json:
+        out.json([row_dict(row) for row in rows])
+        return
+    if not rows:
+        out.line("no plugins found (give --plugins DIR or pip install a plugin)", err=True)
+        return
+    header = [c.upper() for c in LIST_COLUMNS]
+    table = [[getattr(row, c) or "-" for c in LIST_COLUMNS] for row in rows]
+    for line in format_table(header, table):
+        out.line(line)

@@ -1,0 +1,44 @@
+"""Host configuration files: the config values a host gives each plugin, by name.
+
+A file (YAML, or JSON, which YAML reads too) maps plugin names to mappings of config
+keys, e.g. ``{"file-store": {"path": "/var/lib/kv"}}``. It is read with the same safe,
+alias-refusing, size-capped reader as manifests; values are checked against each
+plugin's config schema later, when the plugin loads.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from weaviate_ext.errors import ConfigError, ManifestError
+from weaviate_ext.manifest._yaml import MAX_BYTES, read_yaml
+
+HOST_CONFIG_TOP = "a mapping of plugin names to mappings of config values"
+
+
+def read_host_config(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
+    """Read a host config file into ``{plugin name: {key: value}}``.
+
+    Raises :class:`ConfigError` (``file:line: message``) for anything that is not such
+    a mapping, and :class:`OSError` when the file cannot be read. An empty file is ``{}``.
+    """
+    filename = os.fspath(path)
+    with Path(filename).open("rb") as handle:
+        data = handle.read(MAX_BYTES + 1)
+    try:
+        loaded, positions = read_yaml(data, filename, expected=HOST_CONFIG_TOP, allow_empty=True)
+    except ManifestError as exc:
+        raise ConfigError(str(exc)) from None
+    config: dict[str, dict[str, Any]] = {}
+    for name, values in loaded.items():
+        if values is None:
+            values = {}
+        if not isinstance(values, dict):
+            line = positions.get(name, 0)
+            raise ConfigError(
+                f"{filename}:{line}: {name}: expected a mapping of config keys to values"
+            )
+        config[name] = values
+    return config
