@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -762,10 +763,10 @@ def test_python_dash_m(plugins: Path) -> None:
 
 @pytest.fixture
 def script() -> Callable[..., subprocess.CompletedProcess[str]]:
-    """Run the installed ``weaviate-ext`` console script."""
-    path = shutil.which("weaviate-ext")
-    if path is None:
-        pytest.skip("the weaviate-ext console script is not installed")
+    """Run the installed ``weaviate-ext`` console script (installed by the test command)."""
+    scripts = sysconfig.get_path("scripts")
+    path = shutil.which("weaviate-ext", path=scripts) or shutil.which("weaviate-ext")
+    assert path is not None, f"the weaviate-ext console script is not installed in {scripts}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("WEAVIATE_EXT_")}
 
     def run_script(*args: str) -> subprocess.CompletedProcess[str]:
