@@ -21,6 +21,7 @@ from types import MappingProxyType
 from typing import Any, Final, NoReturn, final
 
 from weaviate_ext.errors import ConfigError
+from weaviate_ext.manifest.messages import type_name
 from weaviate_ext.manifest.model import ConfigField, Manifest
 
 REDACTED: Final = "**********"
@@ -222,26 +223,8 @@ class PluginConfig(Mapping[str, Any]):
 
     def _wrong_type(self, key: str, value: Any, expected: str) -> NoReturn:
         raise ConfigError(
-            f"{self._prefix()}config key {key!r} is {_type_name(value)}, not {expected}"
+            f"{self._prefix()}config key {key!r} is {type_name(value)}, not {expected}"
         )
-
-
-def _type_name(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int):
-        return "an integer"
-    if isinstance(value, float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "a mapping"
-    return f"a {type(value).__name__}"
 
 
 class _Missing:
@@ -330,7 +313,7 @@ class _Resolver:
     def coerce(self, field: ConfigField, value: Any, from_reference: bool) -> Any:
         converted = _convert(field.type, value, from_reference)
         if isinstance(converted, _Missing):
-            got = _type_name(value)  # never the value: it may be a secret in the wrong key
+            got = type_name(value)  # never the value: it may be a secret in the wrong key
             source = " from a reference" if from_reference else ""
             expected = _EXPECTED.get(field.type, field.type)
             self.problem(field.name, f"expected {expected}, got {got}{source}")
@@ -411,7 +394,7 @@ def resolve_config(
     if not isinstance(values, Mapping):
         raise ConfigError(
             f"plugin {manifest.name!r}: config must be a mapping of key to value, "
-            f"not {_type_name(values)}"
+            f"not {type_name(values)}"
         )
     resolver = _Resolver(manifest, os.environ if environ is None else environ)
     resolved = resolver.resolve(values)

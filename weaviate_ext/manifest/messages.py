@@ -5,7 +5,7 @@ pattern with what was expected, const, minimum/maximum), and value renderings.""
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from jsonschema import ValidationError
@@ -167,6 +167,9 @@ def show(value: Any) -> str:
 
 
 def type_name(value: Any) -> str:
+    """``value``'s kind in the manifest's words (``an integer``, ``a mapping``)."""
+    if value is None:
+        return "null"
     if isinstance(value, bool):
         return "a boolean"
     if isinstance(value, int):
@@ -175,9 +178,9 @@ def type_name(value: Any) -> str:
         return "a number"
     if isinstance(value, str):
         return "a string"
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return "a list"
-    if isinstance(value, dict):
+    if isinstance(value, Mapping):
         return "a mapping"
     return f"a {type(value).__name__}"
 
