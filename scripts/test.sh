@@ -10,7 +10,7 @@ echo "== ruff"
 "$PYTHON" -m ruff format --check .
 echo "== mypy"
 "$PYTHON" -m mypy
-echo "== hooks reference up to date"
-"$PYTHON" scripts/gen_hooks_doc.py --check
+echo "== generated docs up to date"
+"$PYTHON" scripts/gen_docs.py --check
 echo "== pytest"
 "$PYTHON" -m pytest -p no:cacheprovider "$@"

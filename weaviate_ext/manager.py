@@ -154,6 +154,7 @@ class PluginManager:
     # -- context manager ----------------------------------------------------------------
 
     def __enter__(self) -> PluginManager:
+        """Use the manager as a context manager: :meth:`close` runs on exit."""
         return self
 
     def __exit__(
