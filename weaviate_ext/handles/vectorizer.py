@@ -1,0 +1,96 @@
+"""The vectorizer handle: float32 outputs, dimension checks, batch chunks."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import numpy as np
+
+from weaviate_ext.aio import awaitable
+from weaviate_ext.deadline import Deadline
+from weaviate_ext.errors import (
+    PluginOutputError,
+)
+from weaviate_ext.handles.base import PluginHandle, require_str, require_texts
+from weaviate_ext.live import LivePlugin
+from weaviate_ext.outputs import Vector, to_matrix, to_vector
+
+
+class VectorizerHandle(PluginHandle):
+    """Calls one vectorizer plugin. Outputs are float32 numpy arrays."""
+
+    plugin_type = "vectorizer"
+    __slots__ = ()
+
+    @property
+    def dimensions(self) -> int | None:
+        """``capabilities.dimensions`` of the version serving (``None`` if undeclared)."""
+        return self._current().manifest.spec.capabilities.dimensions
+
+    def vectorize_text(self, text: str, *, timeout: float | None = None) -> Vector:
+        """One text to one vector of shape ``(dims,)``."""
+        if type(text) is not str:
+            require_str(text, "text")
+        live = self._acquire()
+        started = time.perf_counter()
+        failed = True
+        try:
+            dims = live.manifest.spec.capabilities.dimensions
+            fn = live.hooks.get("vectorize_text")
+            if fn is not None:
+                deadline = live.deadline("vectorize_text", timeout)
+                vector = to_vector(fn(text, deadline), dims, live.name, "vectorize_text")
+            else:
+                deadline = live.deadline("vectorize_batch", timeout)
+                out = live.hooks["vectorize_batch"]([text], deadline)
+                vector = to_matrix(out, 1, dims, live.name, "vectorize_batch")[0]
+            failed = False
+            return vector
+        except Exception as exc:
+            self._fail(live, "vectorize_text", exc)
+        finally:
+            live.exit(started, failed)
+
+    def vectorize_batch(self, texts: Sequence[str], *, timeout: float | None = None) -> Vector:
+        """Texts to a matrix of shape ``(len(texts), dims)``, row ``i`` for ``texts[i]``.
+
+        Batches larger than ``capabilities.maxBatchSize`` are split into chunks; the
+        deadline covers the whole batch and is checked before each chunk.
+        """
+        items = require_texts(texts)
+        return self._run("vectorize_batch", timeout, lambda live, d: self._batch(live, items, d))
+
+    def _batch(self, live: LivePlugin, texts: list[str], deadline: Deadline) -> Vector:
+        dims = live.manifest.spec.capabilities.dimensions
+        if not texts:
+            return np.empty((0, dims or 0), dtype=np.float32)
+        batch_fn = live.hooks.get("vectorize_batch")
+        single_fn = live.hooks.get("vectorize_text")
+        parts = []
+        for chunk in self._chunks(live, texts):
+            deadline.check()
+            if batch_fn is not None:
+                parts.append(
+                    to_matrix(
+                        batch_fn(chunk, deadline), len(chunk), dims, live.name, "vectorize_batch"
+                    )
+                )
+            else:
+                assert single_fn is not None
+                rows = [
+                    to_vector(single_fn(t, deadline), dims, live.name, "vectorize_text")
+                    for t in chunk
+                ]
+                parts.append(np.stack(rows))
+        if len(parts) == 1:
+            return parts[0]
+        try:
+            return np.concatenate(parts)
+        except ValueError:
+            raise PluginOutputError(
+                live.name, "vectorize_batch", "returned vectors of different lengths"
+            ) from None
+
+    avectorize_text = awaitable(vectorize_text)
+    avectorize_batch = awaitable(vectorize_batch)
