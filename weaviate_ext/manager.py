@@ -183,6 +183,11 @@ class PluginManager:
         """Names of the runtimes installed through the ``weaviate_ext.runtimes`` group."""
         return tuple(self.builder.runtime_names)
 
+    def _loaded_slots(self) -> list[tuple[str, Slot]]:
+        """A snapshot of the slots, safe to iterate while other threads load or unload."""
+        with self._lock:
+            return list(self._slots.items())
+
     def _record_failure(
         self, key: str, error: WeaviateExtError, source: str, manifest: Manifest | None = None
     ) -> None:
@@ -497,7 +502,7 @@ class PluginManager:
         return tuple(
             sorted(
                 n
-                for n, s in self._slots.items()
+                for n, s in self._loaded_slots()
                 if s.live is not None and (plugin_type is None or s.live.type == plugin_type)
             )
         )
@@ -582,7 +587,7 @@ class PluginManager:
                     )
 
     def _manifests(self) -> dict[str, Manifest]:
-        return {n: s.live.manifest for n, s in self._slots.items() if s.live is not None}
+        return {n: s.live.manifest for n, s in self._loaded_slots() if s.live is not None}
 
     def close(self) -> None:
         """Unload every plugin (dependents first). The manager cannot load afterwards."""
@@ -642,7 +647,7 @@ class PluginManager:
         """Call counters of every loaded plugin, by name."""
         return {
             name: slot.live.counter.snapshot()
-            for name, slot in sorted(self._slots.items())
+            for name, slot in sorted(self._loaded_slots())
             if slot.live is not None
         }
 
@@ -654,7 +659,7 @@ class PluginManager:
             status = "disabled" if name in self._disabled else "installed"
             rows[name] = PluginStatus(name, status, source)
         rows.update(self._failures)
-        for name, slot in self._slots.items():
+        for name, slot in self._loaded_slots():
             live = slot.live
             if live is None:
                 continue
