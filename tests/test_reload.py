@@ -203,3 +203,31 @@ def test_reload_keeps_the_host_config(manager, tmp_path):
     assert handle.transform("hi") == "hi!"
     manager.reload("t", config={"suffix": "?"})
     assert handle.transform("hi") == "hi?"
+
+
+def test_listing_while_another_thread_loads_and_unloads(manager, tmp_path):
+    paths = [write_plugin(tmp_path, f"p{i}", "vectorizer", vectorizer_source()) for i in range(5)]
+    errors: list[BaseException] = []
+    done = threading.Event()
+
+    def churn() -> None:
+        try:
+            for _ in range(20):
+                for path in paths:
+                    manager.load(path)
+                for i in range(len(paths)):
+                    manager.unload(f"p{i}")
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=churn)
+    thread.start()
+    while not done.is_set():
+        manager.stats()
+        manager.plugins()
+        manager.names()
+    thread.join()
+    assert errors == []
+    assert manager.names() == ()
