@@ -4,4 +4,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
 bash scripts/install.sh
+PYTHON="$PYTHON" bash scripts/build_examples.sh
 "$PYTHON" examples/demo.py "$@"

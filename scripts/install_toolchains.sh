@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install what scripts/build_examples.sh needs to build the C plugins, with apt-get:
+# clang + lld + wasi-libc + the wasm32 compiler runtime (C -> .wasm) and gcc (C -> .so).
+# Debian 12, as root (or with sudo); quiet and idempotent: nothing is done when every
+# package is already installed.
+set -euo pipefail
+PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32 gcc libc6-dev)
+missing=()
+for pkg in "${PACKAGES[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
+        missing+=("$pkg")
+    fi
+done
+if [ "${#missing[@]}" -eq 0 ]; then
+    exit 0
+fi
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"

@@ -1,0 +1,76 @@
+"""A gRPC vectorizer that misbehaves on request, for the supervisor's fault tests.
+
+``--mode`` chooses what happens at start:
+
+* ``normal``: serve;
+* ``no-handshake``: never serve nor print the handshake line (sleep);
+* ``ignore-sigterm``: serve, ignoring SIGTERM;
+* ``crash-loop``: serve, but once a call crashed it, every later start exits at once.
+
+The text of a ``vectorize_text`` call chooses what happens in the call: ``crash``
+(the process exits with code 3), ``hang`` (sleeps for an hour), ``alloc`` (allocates
+1.5 GiB), ``secret`` (a vector of the secret's length, to show Init delivered it);
+anything else gets a vector of 8 values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+# This script calls serve() itself and may exit before it (crash-loop mode): switch the
+# SDK's serving of __main__ plugin classes at exit off (see weaviate_ext.sdk.autoserve).
+os.environ["WEAVIATE_EXT_SDK_AUTOSERVE"] = "0"
+
+from weaviate_ext.sdk import VectorizerPlugin, serve
+
+MARKER = Path(os.environ.get("HOME", "/nonexistent")) / "crashed-once"
+
+
+class Faulty(VectorizerPlugin):
+    plugin_name = "faulty"
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.config: Mapping[str, Any] = {}
+
+    def setup(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+
+    def vectorize_text(self, text: str) -> Any:
+        if text == "crash":
+            if self.mode == "crash-loop":
+                MARKER.touch()
+            os._exit(3)
+        if text == "hang":
+            time.sleep(3600)
+        if text == "alloc":
+            block = bytearray(1536 * 1024 * 1024)
+            return np.full(8, len(block), dtype=np.float32)
+        if text == "secret":
+            return np.full(8, len(str(self.config.get("apiKey", ""))), dtype=np.float32)
+        return np.arange(8, dtype=np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mode", default="normal")
+    mode = parser.parse_known_args()[0].mode
+    if mode == "no-handshake":
+        time.sleep(3600)
+    if mode == "ignore-sigterm":
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if mode == "crash-loop" and MARKER.exists():
+        raise SystemExit("crashed before: refusing to start")
+    serve(Faulty(mode))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,135 @@
+"""The native runtime: the same C sources as shared libraries, loaded with cffi.
+
+Only the faults that can be caught safely in-process are exercised here (ABI version,
+missing exports, wrong dimensions, returned errors); an endless loop, a memory bomb or
+a wild pointer in a native plugin takes the host down with it, which is why the
+runtime is for trusted code only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from cabi.helpers import C_EXAMPLES, build_examples, build_faults, fault_manifest
+
+from weaviate_ext import (
+    DimensionMismatch,
+    PluginCallError,
+    PluginLoadError,
+    PluginManager,
+    RuntimeNotAllowed,
+)
+from weaviate_ext.testing import check_plugin
+
+
+@pytest.fixture(scope="session")
+def examples() -> Path:
+    return build_examples()
+
+
+@pytest.fixture(scope="session")
+def faults(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_faults(tmp_path_factory.mktemp("cabi-native"))
+
+
+@pytest.fixture
+def manager() -> Iterator[PluginManager]:
+    with PluginManager(discover=False) as m:
+        yield m
+
+
+def load_fault(manager: PluginManager, faults: Path, tmp_path: Path, **kwargs: object) -> str:
+    binary = faults / f"{kwargs.pop('binary', 'faults')}.so"
+    manifest = fault_manifest(  # type: ignore[arg-type]
+        tmp_path, binary, runtime="native", memory=None, **kwargs
+    )
+    return str(manager.load(manifest).name)
+
+
+def test_custom_vectorizer_native_has_768_dimensions(examples: Path) -> None:
+    with PluginManager(discover=False) as manager:
+        manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+        vector = manager.get_vectorizer("custom-embedder-native").vectorize_text("test")
+        assert len(vector) == 768
+
+
+@pytest.mark.parametrize("directory", sorted(C_EXAMPLES))
+def test_c_example_passes_conformance_as_native(
+    directory: str, examples: Path, manager: PluginManager
+) -> None:
+    handle = manager.load(examples / directory / "plugin-native.yaml")
+    assert handle.name == C_EXAMPLES[directory][0] + "-native"
+    assert manager.manifest(handle.name).spec.runtime == "native"
+    check_plugin(handle).raise_for_failures()
+
+
+def test_loading_warns_that_it_is_unsandboxed(
+    examples: Path, manager: PluginManager, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.WARNING, logger="weaviate_ext"):
+        manager.load(examples / "c-transformer" / "plugin-native.yaml")
+    warning = next(r.message for r in caplog.records if "UNSANDBOXED" in r.message)
+    assert "whitespace-normalizer-native" in warning
+    assert "not enforced" in warning
+
+
+def test_allowed_runtimes_refuses_native(examples: Path) -> None:
+    with PluginManager(discover=False, allowed_runtimes={"python", "wasm"}) as manager:
+        with pytest.raises(RuntimeNotAllowed, match="allowed: python, wasm"):
+            manager.load(examples / "c-reranker" / "plugin-native.yaml")
+        assert manager.names() == ()
+
+
+def test_abi_version_mismatch(faults: Path, manager: PluginManager, tmp_path: Path) -> None:
+    with pytest.raises(PluginLoadError, match="ABI version 99, this host speaks version 1"):
+        load_fault(manager, faults, tmp_path, binary="abi_mismatch")
+
+
+def test_missing_exports_are_named(faults: Path, manager: PluginManager, tmp_path: Path) -> None:
+    with pytest.raises(
+        PluginLoadError, match="does not export wv_init, wv_last_error, wv_vectorize_batch"
+    ):
+        load_fault(manager, faults, tmp_path, binary="missing_exports")
+
+
+def test_not_a_shared_library(manager: PluginManager, tmp_path: Path) -> None:
+    binary = tmp_path / "junk.so"
+    binary.write_bytes(b"not an ELF file")
+    with pytest.raises(PluginLoadError, match="cannot load the shared library"):
+        manager.load(fault_manifest(tmp_path, binary, runtime="native", memory=None))
+
+
+def test_declared_sha256_mismatch_is_refused(
+    faults: Path, manager: PluginManager, tmp_path: Path
+) -> None:
+    with pytest.raises(PluginLoadError, match="refusing to load a binary"):
+        load_fault(manager, faults, tmp_path, sha256="ab" * 32)
+    digest = hashlib.sha256((faults / "faults.so").read_bytes()).hexdigest()
+    assert load_fault(manager, faults, tmp_path, name="ok", sha256=digest) == "ok"
+
+
+def test_wrong_dimensions_and_returned_errors_then_good_calls(
+    faults: Path, manager: PluginManager, tmp_path: Path, examples: Path
+) -> None:
+    manager.load(examples / "c-transformer" / "plugin-native.yaml")
+    handle = manager.get_vectorizer(load_fault(manager, faults, tmp_path))
+    with pytest.raises(DimensionMismatch, match="15 dimensions, the manifest declares 16"):
+        handle.vectorize_text("wrong dims")
+    with pytest.raises(PluginCallError, match="vectorize_batch: asked to fail"):
+        handle.vectorize_text("fail")
+    assert handle.vectorize_text("good").shape == (16,)
+    assert manager.get_transformer("whitespace-normalizer-native").transform(" X ") == "x"
+
+
+def test_native_plugins_see_the_environment(
+    faults: Path, manager: PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No sandbox: what the wasm runtime denies, a native plugin simply has."""
+    monkeypatch.setenv("WV_FAULT_SECRET", "visible")
+    handle = manager.get_vectorizer(load_fault(manager, faults, tmp_path))
+    with pytest.raises(PluginCallError, match="WV_FAULT_SECRET=visible"):
+        handle.vectorize_text("env")

@@ -1,0 +1,3 @@
+"""What the ``wasm`` and ``native`` bridges share: the C ABI of
+``hookspecs/weaviate_plugin.h`` (:mod:`.abi`), the backend protocol (:mod:`.backend`)
+and the per-type plugin objects (:mod:`.plugins`)."""

@@ -1,0 +1,209 @@
+"""The C ABI of ``hookspecs/weaviate_plugin.h``, as data both bridges share.
+
+Each export is described by a string of argument kinds, from which the wasm bridge
+derives the wasm signature it checks at load and the native bridge derives its
+``cffi`` declarations:
+
+* ``b``: a byte buffer, passed as pointer + length (``const uint8_t *, uint32_t``);
+* ``i``: a ``uint32_t`` (a count);
+* ``o``: the output, passed as ``const uint8_t **out_ptr, uint32_t *out_len``.
+
+Every hook export returns an ``int32_t`` status (see :data:`WV_OK` and friends).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from weaviate_ext.errors import InvalidInput, PluginLoadError
+
+ABI_VERSION = 1
+"""``WV_ABI_VERSION`` of the header this host speaks."""
+
+WV_OK = 0
+WV_NOT_FOUND = 1
+WV_ABSTAIN = 2
+WV_ERROR = -1
+WV_ERR_NOMEM = -2
+WV_ERR_INVALID = -3
+WV_ERR_DENIED = -4
+
+EMIT_MODULE = "weaviate"
+EMIT_NAME = "wv_emit"
+
+HOOK_EXPORTS: Mapping[str, str] = {
+    "wv_init": "b",
+    "wv_vectorize_batch": "bio",
+    "wv_transform": "bo",
+    "wv_transform_batch": "bio",
+    "wv_rerank": "bbio",
+    "wv_generate": "bbo",
+    "wv_generate_stream": "bb",
+    "wv_store": "bb",
+    "wv_retrieve": "bo",
+    "wv_delete": "b",
+    "wv_authenticate": "bo",
+    "wv_authorize": "bbb",
+}
+"""Hook exports (returning an ``int32_t`` status) and their argument kinds."""
+
+COMMON_EXPORTS: tuple[str, ...] = (
+    "wv_abi_version",
+    "wv_alloc",
+    "wv_free",
+    "wv_init",
+    "wv_last_error",
+)
+"""Exports every plugin must have."""
+
+REQUIRED_EXPORTS: Mapping[str, tuple[str, ...]] = {
+    "vectorizer": ("wv_vectorize_batch",),
+    "transformer": ("wv_transform",),
+    "reranker": ("wv_rerank",),
+    "generator": ("wv_generate", "wv_generate_stream"),
+    "storage": ("wv_store", "wv_retrieve", "wv_delete"),
+    "auth": ("wv_authenticate",),
+}
+"""The exports each plugin type must have, besides :data:`COMMON_EXPORTS`."""
+
+OPTIONAL_EXPORTS: Mapping[str, tuple[str, ...]] = {
+    "transformer": ("wv_transform_batch",),
+    "auth": ("wv_authorize",),
+}
+"""Exports a plugin type may have; the bridge falls back without them."""
+
+
+def wasm_params(export: str) -> tuple[int, int]:
+    """``(parameters, results)`` of an export in wasm32, where every value is an i32."""
+    fixed = {
+        "wv_abi_version": (0, 1),
+        "wv_alloc": (1, 1),
+        "wv_free": (2, 0),
+        "wv_last_error": (2, 0),
+    }
+    if export in fixed:
+        return fixed[export]
+    kinds = HOOK_EXPORTS[export]
+    return sum(1 if k == "i" else 2 for k in kinds), 1
+
+
+def c_declaration(export: str) -> str:
+    """The C prototype of an export, for ``cffi``."""
+    fixed = {
+        "wv_abi_version": "uint32_t wv_abi_version(void);",
+        "wv_alloc": "void *wv_alloc(uint32_t size);",
+        "wv_free": "void wv_free(void *ptr, uint32_t size);",
+        "wv_last_error": "void wv_last_error(const uint8_t **ptr, uint32_t *len);",
+        "wv_set_emit": "void wv_set_emit(int32_t (*emit)(const uint8_t *, uint32_t));",
+    }
+    if export in fixed:
+        return fixed[export]
+    kind_types = {
+        "b": "const uint8_t *, uint32_t",
+        "i": "uint32_t",
+        "o": "const uint8_t **, uint32_t *",
+    }
+    params = ", ".join(kind_types[k] for k in HOOK_EXPORTS[export])
+    return f"int32_t {export}({params});"
+
+
+def expected_exports(plugin_type: str) -> tuple[str, ...]:
+    """Every export a plugin of ``plugin_type`` must have."""
+    return COMMON_EXPORTS + REQUIRED_EXPORTS[plugin_type]
+
+
+def missing_exports_error(name: str, plugin_type: str, missing: Sequence[str]) -> PluginLoadError:
+    """The load error for a binary that lacks exports of the ABI."""
+    listed = ", ".join(missing)
+    return PluginLoadError(
+        name,
+        f"the binary does not export {listed} (a {plugin_type} plugin needs "
+        f"{', '.join(expected_exports(plugin_type))}; see hookspecs/weaviate_plugin.h)",
+    )
+
+
+def check_abi_version(name: str, version: int) -> None:
+    """Refuse a plugin built against another ABI version."""
+    if version != ABI_VERSION:
+        raise PluginLoadError(
+            name,
+            f"the binary was built for weaviate_plugin.h ABI version {version}, this host "
+            f"speaks version {ABI_VERSION}; rebuild it against the current header",
+        )
+
+
+def read_binary(name: str, path: Path | None, declared_sha256: str | None) -> tuple[bytes, str]:
+    """The binary's bytes and sha256, refusing a missing file or a declared digest mismatch."""
+    if path is None:
+        raise PluginLoadError(name, "spec.binary is required for this runtime")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise PluginLoadError(
+            name, f"cannot read spec.binary {path}: {exc.strerror or exc} (was it built?)"
+        ) from None
+    digest = hashlib.sha256(data).hexdigest()
+    if declared_sha256 is not None and declared_sha256.lower() != digest:
+        raise PluginLoadError(
+            name,
+            f"spec.sha256 is {declared_sha256.lower()} but {path.name} has sha256 {digest}; "
+            "refusing to load a binary that does not match its manifest",
+        )
+    return data, digest
+
+
+# -- encoding ------------------------------------------------------------------------
+
+
+def utf8(text: str, what: str) -> bytes:
+    """``text`` as UTF-8; :class:`InvalidInput` for text that has no UTF-8 form."""
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text ({exc.reason})") from None
+
+
+def pack_strings(texts: Sequence[str], what: str = "texts") -> bytes:
+    """Packed strings: each a u32 little-endian byte length followed by UTF-8 bytes."""
+    parts: list[bytes] = []
+    for text in texts:
+        data = utf8(text, what)
+        parts.append(struct.pack("<I", len(data)))
+        parts.append(data)
+    return b"".join(parts)
+
+
+def unpack_strings(data: bytes, count: int) -> list[str] | None:
+    """The ``count`` packed strings in ``data``, or ``None`` if it is malformed."""
+    out: list[str] = []
+    pos = 0
+    end = len(data)
+    for _ in range(count):
+        if end - pos < 4:
+            return None
+        (size,) = struct.unpack_from("<I", data, pos)
+        pos += 4
+        if end - pos < size:
+            return None
+        try:
+            out.append(data[pos : pos + size].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        pos += size
+    return out if pos == end else None
+
+
+def _plain(value: Any) -> Any:
+    reveal = getattr(value, "reveal", None)
+    return reveal() if callable(reveal) else value
+
+
+def config_json(config: Mapping[str, Any]) -> bytes:
+    """The plugin's config as the JSON object ``wv_init`` receives (secrets revealed)."""
+    values = {key: _plain(config[key]) for key in config}
+    return json.dumps(values, default=str, ensure_ascii=False).encode("utf-8")

@@ -1,0 +1,202 @@
+"""The ``native`` runtime: shared libraries implementing ``hookspecs/weaviate_plugin.h``.
+
+The library is loaded with ``cffi`` into the host process. It is **not sandboxed**: it
+can read and write anything the host can, a crash in it crashes the host, and neither
+``resources.memory`` nor call deadlines can be enforced (a warning says so at load).
+Use it for trusted plugins only; ``allowed_runtimes`` lets a host refuse it.
+
+What is checked: the declared ``spec.sha256``, every export the plugin type needs
+(missing ones are named), ``wv_abi_version``, and statuses and output sizes of every
+call. Calls into one library are serialised (one lock per library file, since a
+library is loaded once per process and its global state is shared by every load of
+the same path).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import cffi  # type: ignore[import-untyped]
+
+from weaviate_ext.bridges.cabi import abi
+from weaviate_ext.bridges.cabi.backend import Arg, Emit
+from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
+from weaviate_ext.deadline import Deadline
+from weaviate_ext.errors import PluginLoadError, PluginOutputError
+from weaviate_ext.hookspecs import hookimpl
+from weaviate_ext.manifest import Manifest, PluginConfig
+
+RUNTIME = "native"
+
+log = logging.getLogger("weaviate_ext")
+
+ffi = cffi.FFI()
+ffi.cdef(
+    "\n".join(
+        abi.c_declaration(e)
+        for e in (
+            "wv_abi_version",
+            "wv_alloc",
+            "wv_free",
+            "wv_last_error",
+            "wv_set_emit",
+            *abi.HOOK_EXPORTS,
+        )
+    )
+)
+
+_locks_guard = threading.Lock()
+_locks: dict[str, threading.RLock] = {}
+
+
+def _library_lock(path: str) -> threading.RLock:
+    with _locks_guard:
+        return _locks.setdefault(path, threading.RLock())
+
+
+class NativeSession:
+    """The library, for one call (the library lock is held)."""
+
+    def __init__(self, backend: NativeBackend) -> None:
+        self.backend = backend
+        self.out_ptr = ffi.new("const uint8_t **")
+        self.out_len = ffi.new("uint32_t *")
+
+    def call(self, export: str, args: Sequence[Arg]) -> int:
+        """Call ``export``; buffers are passed without a copy."""
+        params: list[Any] = []
+        values = iter(args)
+        keep: list[Any] = []
+        for kind in abi.HOOK_EXPORTS[export]:
+            if kind == "o":
+                self.out_ptr[0] = ffi.NULL
+                self.out_len[0] = 0
+                params += (self.out_ptr, self.out_len)
+                continue
+            value = next(values)
+            if kind == "i":
+                params.append(value)
+            else:
+                assert isinstance(value, bytes)
+                buf = ffi.from_buffer("uint8_t[]", value)
+                keep.append(buf)
+                params += (buf, len(value))
+        return int(getattr(self.backend.lib, export)(*params))
+
+    def output(self) -> memoryview:
+        """The last call's output (a NULL pointer with a length is refused)."""
+        ptr, length = self.out_ptr[0], int(self.out_len[0])
+        if length == 0:
+            return memoryview(b"")
+        if ptr == ffi.NULL:
+            raise PluginOutputError(
+                self.backend.name, "output", f"returned a NULL pointer with {length} bytes"
+            )
+        return memoryview(ffi.buffer(ptr, length)).cast("B")
+
+    def last_error(self) -> str:
+        """``wv_last_error``, decoded."""
+        self.backend.lib.wv_last_error(self.out_ptr, self.out_len)
+        ptr, length = self.out_ptr[0], min(int(self.out_len[0]), 4096)
+        if ptr == ffi.NULL or length == 0:
+            return ""
+        return bytes(ffi.buffer(ptr, length)).decode("utf-8", "replace")
+
+    def set_emit(self, emit: Emit | None) -> None:
+        """Where ``wv_emit`` chunks go during the next call."""
+        self.backend.emit_to = emit
+
+
+class NativeBackend:
+    """A loaded shared library."""
+
+    isolation = "none: in-process native code, unsandboxed (trusted plugins only)"
+
+    def __init__(self, manifest: Manifest, lib: Any, path: str, exports: frozenset[str]):
+        self.name = manifest.name
+        self.lib = lib
+        self.path = path
+        self.exports = exports
+        self.lock = _library_lock(path)
+        self.emit_to: Emit | None = None
+        self._emit_callback: Any = None
+        if "wv_set_emit" in exports:
+            self._emit_callback = ffi.callback("int32_t(const uint8_t *, uint32_t)", self._emit)
+            lib.wv_set_emit(self._emit_callback)
+
+    def _emit(self, ptr: Any, length: int) -> int:
+        sink = self.emit_to
+        if sink is None:
+            return 1
+        try:
+            return sink(bytes(ffi.buffer(ptr, length)) if length else b"")
+        except Exception:  # pragma: no cover - never raise into C
+            log.exception("plugin %s: wv_emit failed", self.name)
+            return 1
+
+    def setup(self, config: bytes) -> None:
+        """``wv_init`` with the config JSON."""
+        with self.lock:
+            session = NativeSession(self)
+            status = session.call("wv_init", (config,))
+            if status < 0:
+                raise PluginLoadError(self.name, f"wv_init failed: {session.last_error()}")
+
+    @contextmanager
+    def session(self, hook: str, deadline: Deadline | None) -> Iterator[NativeSession]:
+        """The library, locked for one call. The deadline cannot be enforced."""
+        with self.lock:
+            if "wv_set_emit" in self.exports:
+                self.lib.wv_set_emit(self._emit_callback)
+            yield NativeSession(self)
+
+    def close(self) -> None:
+        """Nothing to release: a library stays loaded for the life of the process."""
+        self.emit_to = None
+
+
+def _exports_of(lib: Any, plugin_type: str) -> frozenset[str]:
+    names = (*abi.COMMON_EXPORTS, *abi.HOOK_EXPORTS, "wv_set_emit")
+    present = set()
+    for export in names:
+        try:
+            getattr(lib, export)
+        except AttributeError:
+            continue
+        present.add(export)
+    return frozenset(present)
+
+
+@hookimpl
+def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object | None:
+    """Load a ``runtime: native`` shared library, in process and unsandboxed."""
+    if manifest.spec.runtime != RUNTIME:
+        return None
+    name, kind = manifest.name, manifest.spec.type
+    path = manifest.binary_path
+    abi.read_binary(name, path, manifest.spec.sha256)
+    assert path is not None
+    resolved = str(path.resolve())
+    try:
+        lib = ffi.dlopen(resolved)
+    except OSError as exc:
+        raise PluginLoadError(name, f"cannot load the shared library: {exc}") from None
+    exports = _exports_of(lib, kind)
+    missing = [e for e in abi.expected_exports(kind) if e not in exports]
+    if missing:
+        raise abi.missing_exports_error(name, kind, missing)
+    if kind == "generator" and "wv_set_emit" not in exports:
+        raise abi.missing_exports_error(name, kind, ["wv_set_emit"])
+    abi.check_abi_version(name, int(lib.wv_abi_version()))
+    log.warning(
+        "plugin %s: native runtime: %s runs in the host process, UNSANDBOXED; "
+        "resources.memory and call deadlines are not enforced (trusted code only)",
+        name,
+        path.name,
+    )
+    plugin: CAbiPlugin = PLUGIN_CLASSES[kind](NativeBackend(manifest, lib, resolved, exports))
+    return plugin

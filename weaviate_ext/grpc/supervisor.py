@@ -1,0 +1,400 @@
+"""The supervisor of one plugin process: start, watch, restart with backoff, stop.
+
+Life of a plugin process (one *generation*):
+
+1. a private directory (mode 0700) is created once per plugin; the process is started
+   from the plugin directory with a scrubbed environment naming the socket to serve on
+   (``WEAVIATE_EXT_GRPC_SOCKET``), in its own process group, with the memory rlimit,
+   CPU affinity and parent-death signal of :mod:`weaviate_ext.grpc.spawn`;
+2. its handshake line is awaited on stdout (``start_timeout``), the socket is made 0600,
+   and :func:`~weaviate_ext.grpc.connection.open_plugin` checks Info, sends Init and
+   waits for SERVING;
+3. a watcher thread waits for the process to exit. An exit the host did not ask for is
+   a crash: calls in flight fail with :class:`~weaviate_ext.PluginCrashed`, new calls
+   wait (within their deadline) while a new generation is started after an exponential
+   backoff; after ``max_restarts`` failures in a row the plugin is marked failed and
+   every call says so;
+4. :meth:`PluginProcess.close` sends SIGTERM to the process group, SIGKILL after
+   ``stop_grace`` seconds, and removes the private directory.
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import enum
+import logging
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+import weakref
+from pathlib import Path
+from typing import IO
+
+from weaviate_ext.grpc.connection import StartError, Stubs, make_channel, open_plugin
+from weaviate_ext.grpc.protocol import (
+    HANDSHAKE_PREFIX,
+    PLUGIN_NAME_ENV,
+    SOCKET_ENV,
+    HandshakeError,
+    parse_handshake,
+)
+from weaviate_ext.grpc.settings import Settings
+from weaviate_ext.grpc.spawn import (
+    SpawnError,
+    child_environment,
+    cpu_set,
+    kill_group,
+    resolve_command,
+    spawn,
+)
+from weaviate_ext.live import scrub
+from weaviate_ext.manifest import Manifest
+
+
+class State(enum.Enum):
+    """Where a supervised plugin is in its life."""
+
+    STARTING = "starting"
+    RUNNING = "running"
+    RESTARTING = "restarting"
+    FAILED = "failed"
+    CLOSED = "closed"
+
+
+class NotServing(Exception):
+    """No generation can take the call: the plugin failed, closed or is still restarting."""
+
+
+class Generation:
+    """One started process of a plugin, with its channel and output readers."""
+
+    def __init__(self, number: int, process: subprocess.Popen[bytes]) -> None:
+        self.number = number
+        self.process = process
+        self.started = time.monotonic()
+        self.stubs: Stubs | None = None
+        self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.handshake: queue.SimpleQueue[str | None] = queue.SimpleQueue()
+        self.exited = threading.Event()
+        self.expected_exit = False
+
+    @property
+    def pid(self) -> int:
+        """The process id (also its process group id)."""
+        return self.process.pid
+
+    def close_channel(self) -> None:
+        """Close this generation's channel."""
+        if self.stubs is not None:
+            self.stubs.channel.close()
+
+
+_live: weakref.WeakSet[PluginProcess] = weakref.WeakSet()
+
+
+@atexit.register
+def _stop_all() -> None:
+    for supervisor in list(_live):
+        supervisor.close(grace=0.5)
+
+
+class PluginProcess:
+    """Runs one grpc plugin's process and keeps it serving."""
+
+    def __init__(
+        self,
+        manifest: Manifest,
+        config_json: str,
+        secrets: tuple[str, ...],
+        settings: Settings | None = None,
+    ) -> None:
+        self.manifest = manifest
+        self.name = manifest.name
+        self.settings = settings or Settings.from_environ()
+        self.log = logging.getLogger(f"weaviate_ext.plugin.{self.name}")
+        self._config_json = config_json
+        self._secrets = secrets
+        self._cond = threading.Condition()
+        self.state = State.STARTING
+        self.reason = ""
+        self.methods: list[str] = []
+        self.current: Generation | None = None
+        self.failures = 0
+        self.restarts = 0
+        self._numbers = 0
+        self.directory = Path(tempfile.mkdtemp(prefix="wvx-"))
+        self.socket_path = self.directory / "plugin.sock"
+        resources = manifest.spec.resources
+        self._memory = resources.memory
+        self._cpus = cpu_set(resources.cpu)
+        _live.add(self)
+
+    # -- starting ---------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the first generation; :class:`StartError` (process stopped) if it fails."""
+        try:
+            generation = self._launch()
+        except StartError:
+            self._remove_directory()
+            with self._cond:
+                self.state = State.CLOSED
+            raise
+        with self._cond:
+            self.current = generation
+            self.state = State.RUNNING
+
+    def _launch(self) -> Generation:
+        spec = self.manifest.spec
+        assert spec.command is not None
+        try:
+            argv, python = resolve_command(spec.command, self.manifest.directory)
+        except SpawnError as exc:
+            raise StartError(f"spec.command: {exc}") from None
+        if self.socket_path.exists():
+            self.socket_path.unlink()
+        env, dropped = child_environment(
+            {
+                SOCKET_ENV: str(self.socket_path),
+                PLUGIN_NAME_ENV: self.name,
+                "HOME": str(self.directory),
+                "TMPDIR": str(self.directory),
+                "PYTHONUNBUFFERED": "1",
+                **({"MALLOC_ARENA_MAX": "2"} if self._memory else {}),
+            },
+            spec.permissions.env,
+            python,
+            self._secrets,
+        )
+        for variable in dropped:
+            self.log.warning("not passing %s: its value contains a secret", variable)
+        try:
+            process = spawn(argv, self.manifest.directory, env, self._memory, self._cpus)
+        except SpawnError as exc:
+            raise StartError(str(exc)) from None
+        self._numbers += 1
+        generation = Generation(self._numbers, process)
+        self._read(generation, process.stdout, stdout=True)
+        self._read(generation, process.stderr, stdout=False)
+        try:
+            target = self._await_handshake(generation)
+            if target.startswith("unix:"):
+                os.chmod(target.removeprefix("unix:"), 0o600)
+            generation.stubs = Stubs(make_channel(target), spec.type)
+            remaining = self.settings.start_timeout - (time.monotonic() - generation.started)
+            self.methods = open_plugin(
+                generation.stubs,
+                spec.type,
+                self._config_json,
+                self.name,
+                self.manifest.version,
+                max(remaining, 1.0),
+            )
+        except (StartError, OSError) as exc:
+            self._stop(generation, grace=0.0)
+            raise StartError(self._with_tail(str(exc), generation)) from None
+        threading.Thread(
+            target=self._watch, args=(generation,), name=f"wvx-watch-{self.name}", daemon=True
+        ).start()
+        self.log.info("started (pid %d, generation %d)", generation.pid, generation.number)
+        return generation
+
+    def _await_handshake(self, generation: Generation) -> str:
+        timeout = self.settings.start_timeout
+        try:
+            line = generation.handshake.get(timeout=timeout)
+        except queue.Empty:
+            raise StartError(
+                f"printed no handshake line within {timeout:g}s "
+                f"(expected '{HANDSHAKE_PREFIX}|1|unix|<socket>' on stdout)"
+            ) from None
+        if line is None:
+            generation.process.wait()
+            raise StartError(f"{self.describe_exit(generation)} before its handshake")
+        try:
+            return parse_handshake(line)
+        except HandshakeError as exc:
+            raise StartError(f"bad handshake: {exc}") from None
+
+    def _read(self, generation: Generation, stream: IO[bytes] | None, stdout: bool) -> None:
+        assert stream is not None
+
+        def pump() -> None:
+            waiting = stdout
+            for raw in iter(stream.readline, b""):
+                line = scrub(raw.decode("utf-8", "replace").rstrip("\r\n"), self._secrets)
+                if waiting and line.startswith(HANDSHAKE_PREFIX + "|"):
+                    generation.handshake.put(line)
+                    waiting = False
+                    continue
+                if not stdout:
+                    generation.stderr_tail.append(line)
+                self.log.info("%s", line)
+            if waiting:
+                generation.handshake.put(None)
+            stream.close()
+
+        name = f"wvx-{'out' if stdout else 'err'}-{self.name}"
+        threading.Thread(target=pump, name=name, daemon=True).start()
+
+    def _with_tail(self, message: str, generation: Generation) -> str:
+        time.sleep(0.05)  # let the stderr reader catch the last lines
+        tail = [line for line in generation.stderr_tail if line.strip()][-3:]
+        return message + (f"; stderr: {' | '.join(tail)}" if tail else "")
+
+    # -- crashes and restarts ---------------------------------------------------------
+
+    def _watch(self, generation: Generation) -> None:
+        generation.process.wait()
+        generation.exited.set()
+        with self._cond:
+            if generation.expected_exit or self.state is State.CLOSED:
+                return
+            if self.current is not generation:
+                return
+            ran = time.monotonic() - generation.started
+            self.failures = 1 if ran >= self.settings.stable_after else self.failures + 1
+            self.reason = self.describe_exit(generation)
+            self.state = State.RESTARTING
+            self._cond.notify_all()
+        self.log.warning("%s; restarting", self._with_tail(self.reason, generation))
+        generation.close_channel()
+        threading.Thread(target=self._restart, name=f"wvx-restart-{self.name}", daemon=True).start()
+
+    def _restart(self) -> None:
+        settings = self.settings
+        while True:
+            with self._cond:
+                if self.state is State.CLOSED:
+                    return
+                if self.failures > settings.max_restarts:
+                    self.state = State.FAILED
+                    self.reason = (
+                        f"failed {self.failures} times in a row, not restarted again "
+                        f"(last: {self.reason}); reload it to try again"
+                    )
+                    self.log.error("%s", self.reason)
+                    self._cond.notify_all()
+                    return
+                delay = min(
+                    settings.backoff_initial * 2 ** max(0, self.failures - 1), settings.backoff_max
+                )
+                self._cond.wait_for(lambda: self.state is State.CLOSED, timeout=delay)
+                if self.state is State.CLOSED:
+                    return
+            try:
+                generation = self._launch()
+            except StartError as exc:
+                with self._cond:
+                    self.failures += 1
+                    self.reason = f"restart failed: {exc}"
+                self.log.warning("%s", self.reason)
+                continue
+            with self._cond:
+                if self.state is State.CLOSED:
+                    closing = generation
+                else:
+                    self.current = generation
+                    self.state = State.RUNNING
+                    self.restarts += 1
+                    self._cond.notify_all()
+                    return
+            self._stop(closing, grace=0.0)
+            return
+
+    def acquire(self, timeout: float | None) -> Generation:
+        """The generation to call; waits (up to ``timeout``) while a restart is under way.
+
+        :raises NotServing: failed, closed, or not back within ``timeout``.
+        """
+        generation = self.current
+        if self.state is State.RUNNING and generation is not None:
+            return generation
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self.state not in (State.RESTARTING, State.STARTING), timeout=timeout
+            )
+            if self.state is State.RUNNING and self.current is not None:
+                return self.current
+            if self.state is State.FAILED:
+                raise NotServing(f"its process failed: {self.reason}")
+            if self.state is State.CLOSED:
+                raise NotServing("it was stopped")
+            raise NotServing(f"it is restarting after a crash ({self.reason})")
+
+    def died(self, generation: Generation, wait: float = 0.5) -> bool:
+        """Whether ``generation``'s process has exited (waiting a little for the news)."""
+        if generation.process.poll() is not None:
+            return True
+        try:
+            generation.process.wait(timeout=wait)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+
+    def describe_exit(self, generation: Generation) -> str:
+        """``the plugin process exited with code 3`` / ``was killed by SIGKILL`` (+ memory)."""
+        code = generation.process.returncode
+        if code is None:
+            what = "is still running"
+        elif code < 0:
+            try:
+                what = f"was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                what = f"was killed by signal {-code}"
+        else:
+            what = f"exited with code {code}"
+        message = f"the plugin process (pid {generation.pid}) {what}"
+        memory_trouble = (code is not None and code < 0) or any(
+            "memory" in line.lower() for line in generation.stderr_tail
+        )
+        if self._memory and memory_trouble:
+            message += f" (memory limit {self._memory // (1024 * 1024)} MiB, resources.memory)"
+        return message
+
+    # -- stopping ---------------------------------------------------------------------
+
+    def _stop(self, generation: Generation, grace: float) -> None:
+        generation.expected_exit = True
+        generation.close_channel()
+        process = generation.process
+        if process.poll() is None:
+            kill_group(process, signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=grace if grace > 0 else 0.2)
+        kill_group(process, signal.SIGKILL)
+        try:
+            process.wait(timeout=5)
+        except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
+            self.log.error("pid %d did not die after SIGKILL", process.pid)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+
+    def close(self, grace: float | None = None) -> None:
+        """Stop the process group (SIGTERM, SIGKILL after the grace period) for good."""
+        with self._cond:
+            if self.state is State.CLOSED:
+                return
+            self.state = State.CLOSED
+            generation = self.current
+            self._cond.notify_all()
+        if generation is not None:
+            self._stop(generation, self.settings.stop_grace if grace is None else grace)
+        self._remove_directory()
+        _live.discard(self)
+
+    def _remove_directory(self) -> None:
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+    @property
+    def pid(self) -> int | None:
+        """The pid of the current process, if any."""
+        return None if self.current is None else self.current.pid
