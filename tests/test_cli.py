@@ -255,11 +255,20 @@ def test_list_table_shows_every_plugin(run: Callable[..., Result]) -> None:
     result = run(*secret_config(), "list")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
-    assert lines[0].split() == ["NAME", "VERSION", "TYPE", "RUNTIME", "SOURCE", "STATUS", "REASON"]
+    assert lines[0].split() == [
+        "NAME",
+        "VERSION",
+        "TYPE",
+        "RUNTIME",
+        "ISOLATION",
+        "SOURCE",
+        "STATUS",
+        "REASON",
+    ]
     by_name = {line.split()[0]: line.split() for line in lines[1:]}
     assert set(by_name) == set(NAMES.values())
-    assert by_name["tiny-vectorizer"][1:4] == ["1.0.0", "vectorizer", "python"]
-    assert all(row[5] == "loaded" for row in by_name.values())
+    assert by_name["tiny-vectorizer"][1:5] == ["1.0.0", "vectorizer", "python", "none"]
+    assert all(row[6] == "loaded" for row in by_name.values())
     status_col = lines[0].index("STATUS")
     assert all(line[status_col:].startswith("loaded") for line in lines[1:])
 
@@ -281,12 +290,14 @@ def test_list_json_shows_broken_plugins_with_reason(
         "version",
         "type",
         "runtime",
+        "isolation",
         "source",
         "status",
         "reason",
     }
     for name in NAMES.values():
         assert rows[name]["status"] == "loaded"
+        assert rows[name]["isolation"].startswith("none: in the host process")
     assert rows["crashy"]["status"] == "broken"
     assert "boom at import" in rows["crashy"]["reason"]
     assert rows[str(bad)]["status"] == "broken"

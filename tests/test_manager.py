@@ -645,3 +645,26 @@ def test_config_error_names_the_plugin_once(manager, tmp_path):
     with pytest.raises(ConfigError) as info:
         manager.load(path)
     assert str(info.value).count("plugin 'vec'") == 1
+
+
+def test_plugins_show_isolation_and_the_runtime_state(manager, tmp_path):
+    source = """
+        from weaviate_ext import hookimpl
+
+        class Plugin:
+            state = ("serving", None)
+
+            def runtime_status(self):
+                return self.state
+
+            @hookimpl
+            def transform(self, data):
+                return data
+    """
+    manager.load(write_plugin(tmp_path, "t", "transformer", source))
+    row = manager.plugins()[0]
+    assert row.status == "loaded" and row.reason is None
+    assert row.isolation == "none: in the host process (trusted code only)"
+    manager.registry.get_plugin("t").state = ("failed", "crashed 3 times in a row")
+    row = manager.plugins()[0]
+    assert (row.status, row.reason) == ("failed", "crashed 3 times in a row")

@@ -114,7 +114,7 @@ class Builder:
         self.allowed_runtimes = allowed_runtimes
         self.disabled = disabled
         self.default_timeout = default_timeout
-        self._bridges_loaded: set[str] = set()
+        self._bridges: dict[str, object] = {}
 
     def check_allowed(self, manifest: Manifest) -> None:
         """Refuse a disabled plugin or a runtime this host does not accept."""
@@ -129,7 +129,7 @@ class Builder:
 
     def ensure_bridge(self, name: str, runtime: str) -> None:
         """Import and register the bridge of ``runtime`` the first time it is needed."""
-        if runtime in self._bridges_loaded or runtime not in self.runtimes:
+        if runtime in self._bridges or runtime not in self.runtimes:
             return
         entry = self.runtimes[runtime]
         try:
@@ -140,7 +140,7 @@ class Builder:
             ) from exc
         if not self.registry.is_registered(bridge):
             self.registry.register(bridge, name=f"runtime:{runtime}")
-        self._bridges_loaded.add(runtime)
+        self._bridges[runtime] = bridge
 
     def _no_bridge(self, name: str, runtime: str) -> RuntimeNotAvailable:
         known = sorted(self.runtimes)
@@ -204,6 +204,15 @@ class Builder:
                 message = f"{type(exc).__name__}: {exc}"
             raise PluginLoadError(name, f"failed to start: {candidate.scrub(message)}") from None
         return obj, config
+
+    def isolation(self, runtime: str, obj: object) -> str | None:
+        """What isolates a plugin: its object's ``isolation``, else its bridge's ``ISOLATION``."""
+        told = getattr(obj, "isolation", None)
+        if isinstance(told, str):
+            return told
+        bridge = self._bridges.get(runtime)
+        told = getattr(bridge, "ISOLATION", None)
+        return told if isinstance(told, str) else None
 
     @property
     def runtime_names(self) -> Iterable[str]:

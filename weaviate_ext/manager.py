@@ -86,12 +86,29 @@ class PluginStatus:
 
     name: str
     status: str
-    """``loaded``, ``installed`` (found, not imported yet), ``disabled`` or ``broken``."""
+    """``loaded``, ``installed`` (found, not imported yet), ``disabled`` or ``broken``; for a
+    loaded plugin whose runtime reports trouble, the runtime's state (``restarting``,
+    ``failed``)."""
     source: str
     version: str | None = None
     type: str | None = None
     runtime: str | None = None
     reason: str | None = None
+    isolation: str | None = None
+    """What isolates the plugin from the host, as its runtime says (``none: ...``)."""
+
+
+def _runtime_status(obj: object) -> tuple[str, str | None]:
+    """``loaded``, or what a plugin object's ``runtime_status()`` says when it is not
+    serving (a supervised process that keeps crashing is ``failed``, with the reason)."""
+    report = getattr(obj, "runtime_status", None)
+    if not callable(report):
+        return "loaded", None
+    try:
+        state, reason = report()
+    except Exception as exc:
+        return "unknown", f"runtime_status failed: {exc}"
+    return ("loaded", None) if state == "serving" else (str(state), reason)
 
 
 class PluginManager:
@@ -664,8 +681,16 @@ class PluginManager:
             if live is None:
                 continue
             spec = live.manifest.spec
+            status, reason = _runtime_status(live.obj)
             rows[name] = PluginStatus(
-                name, "loaded", live.source, live.manifest.version, spec.type, spec.runtime
+                name,
+                status,
+                live.source,
+                live.manifest.version,
+                spec.type,
+                spec.runtime,
+                reason=reason,
+                isolation=self.builder.isolation(spec.runtime, live.obj),
             )
         return [rows[n] for n in sorted(rows)]
 

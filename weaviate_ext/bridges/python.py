@@ -30,6 +30,9 @@ from weaviate_ext.manifest import Manifest, PluginConfig
 
 RUNTIME = "python"
 
+ISOLATION = "none: in the host process (trusted code only)"
+"""What ``weaviate-ext list`` says isolates a plugin of this runtime."""
+
 log = logging.getLogger("weaviate_ext")
 
 _import_lock = threading.Lock()

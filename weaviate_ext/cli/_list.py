@@ -16,7 +16,23 @@ from weaviate_ext.cli._output import (
 )
 from weaviate_ext.manager import PluginManager, PluginStatus
 
-LIST_COLUMNS = ("name", "version", "type", "runtime", "source", "status", "reason")
+LIST_COLUMNS = (
+    "name",
+    "version",
+    "type",
+    "runtime",
+    "isolation",
+    "source",
+    "status",
+    "reason",
+)
+
+
+def short_isolation(text: str | None) -> str | None:
+    """The table's one word for an isolation text: ``none``, ``sandboxed``, ``process``."""
+    if not text:
+        return None
+    return text.split(":")[0].split(" (")[0].strip()
 
 
 # ---------------------------------------------------------------------------------------
@@ -60,6 +76,12 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
         out.line("no plugins found (give --plugins DIR or pip install a plugin)", err=True)
         return
     header = [c.upper() for c in LIST_COLUMNS]
-    table = [[getattr(row, c) or "-" for c in LIST_COLUMNS] for row in rows]
+    table = [
+        [
+            (short_isolation(row.isolation) if c == "isolation" else getattr(row, c)) or "-"
+            for c in LIST_COLUMNS
+        ]
+        for row in rows
+    ]
     for line in format_table(header, table):
         out.line(line)
