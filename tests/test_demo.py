@@ -19,15 +19,19 @@ def test_demo_runs_every_step():
     )
     assert result.returncode == 0, result.stdout + result.stderr
     out = result.stdout
-    for step in (
-        "authenticate",
-        "embed documents",
-        "rerank nearest 3",
-        "generate answer",
-        "store answer",
-        "retrieve answer",
+    for step, plugin, runtime in (
+        ("authenticate", "apikey-auth", "python"),
+        ("collapse whitespace", "whitespace-normalizer", "wasm"),
+        ("embed documents", "custom-embedder", "wasm"),
+        ("embed query", "custom-embedder-native", "native"),
+        ("embed via a process", "grpc-embedder", "grpc"),
+        ("rerank nearest 3", "overlap-reranker", "wasm"),
+        ("generate (streamed)", "grpc-extractive-generator", "grpc"),
+        ("store answer", "file-store", "python"),
     ):
-        assert step in out
+        line = next(line for line in out.splitlines() if line.strip().startswith(step))
+        assert line.split()[-4:-2] == [plugin, runtime], line
+    assert "wasm and native builds give the same vector: True" in out
     assert "not loaded" not in out
     ranked = out.split("query:")[1].splitlines()
     assert "reranker reorders search results" in ranked[1], "the relevant document ranks first"
