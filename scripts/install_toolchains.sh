@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Install what scripts/build_examples.sh needs to build the C plugins, with apt-get:
-# clang + lld + wasi-libc + the wasm32 compiler runtime (C -> .wasm) and gcc (C -> .so).
+# Install what scripts/build_examples.sh needs, with apt-get: clang + lld + wasi-libc +
+# the wasm32 compiler runtime (C -> .wasm), gcc (C -> .so), and Debian's Rust with the
+# wasm32 standard library and lld-14 (Rust -> .wasm: rustc 1.63, target wasm32-wasi;
+# the examples call /usr/bin/cargo with RUSTC set to Debian's rustc, see
+# examples/plugins/rust-vectorizer/build.sh).
 # Debian 12, as root (or with sudo); quiet and idempotent: nothing is done when every
 # package is already installed.
 set -euo pipefail
-PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32 gcc libc6-dev)
+PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32 gcc libc6-dev
+    rustc cargo libstd-rust-dev-wasm32 lld-14)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

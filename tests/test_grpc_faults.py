@@ -7,11 +7,12 @@ a bystander and checks it still answers after the fault.
 from __future__ import annotations
 
 import os
-import shutil
+import re
 import stat
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from weaviate_ext import (
     PluginManager,
     ResourceLimitExceeded,
 )
+from weaviate_ext.grpc.supervisor import remove_stale_directories
 
 SECRET = "s3cr3t-Value-8d7f6e5a"
 
@@ -81,6 +83,69 @@ def test_repeated_crashes_mark_the_plugin_failed(
     assert "refusing to start" in str(info.value)
     assert supervisor(host).state.value == "failed"
     assert host.registry.get_plugin("faulty").plugin_health() is False
+    still_serving(host)
+
+
+def _wait_state(plugin: Any, state: str, timeout: float = 30.0) -> tuple[str, str | None]:
+    until = time.monotonic() + timeout
+    status = plugin.runtime_status()
+    while status[0] != state and time.monotonic() < until:
+        time.sleep(0.02)
+        status = plugin.runtime_status()
+    return status
+
+
+def test_runtime_status_serving_restarting_failed(
+    host: PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEAVIATE_EXT_GRPC_MAX_RESTARTS", "2")
+    monkeypatch.setenv("WEAVIATE_EXT_GRPC_BACKOFF_INITIAL", "0.5")
+    host.load(faulty_manifest(tmp_path, mode="crash-loop"))
+    plugin = host.registry.get_plugin("faulty")
+    assert plugin.runtime_status() == ("serving", None)
+    with pytest.raises(PluginCrashed):
+        host.get_vectorizer("faulty").vectorize_text("crash")
+    state, reason = _wait_state(plugin, "restarting", 5.0)
+    assert state == "restarting"
+    assert reason is not None and "exited with code 3" in reason
+    state, reason = _wait_state(plugin, "failed")
+    assert state == "failed"
+    assert reason is not None
+    assert re.search(r"failed 3 times in a row.*refusing to start.*reload it", reason), reason
+    still_serving(host)
+
+
+def test_runtime_status_of_a_stopped_process(host: PluginManager, tmp_path: Path) -> None:
+    host.load(faulty_manifest(tmp_path))
+    plugin = host.registry.get_plugin("faulty")
+    assert plugin.runtime_status() == ("serving", None)
+    assert plugin.isolation.startswith("process:")
+    host.unload("faulty")
+    state, reason = plugin.runtime_status()
+    assert state == "failed" and reason is not None and "stopped" in reason
+
+
+# Needs the manager's side (manager.plugins() asks the plugin object's runtime_status()
+# and shows a state other than "serving" with its reason): owned by the lead, see
+# weaviate_ext/manager.py _runtime_status. This test passes once that has landed.
+def test_failed_plugin_is_listed_as_failed_with_the_reason(
+    host: PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("WEAVIATE_EXT_GRPC_MAX_RESTARTS", "1")
+    monkeypatch.setenv("WEAVIATE_EXT_GRPC_BACKOFF_INITIAL", "0.05")
+    host.load(faulty_manifest(tmp_path, mode="crash-loop"))
+    rows = {row.name: row for row in host.plugins()}
+    assert rows["faulty"].status == "loaded" and rows["faulty"].reason is None
+    assert rows["faulty"].isolation is not None and rows["faulty"].isolation.startswith("process")
+    with pytest.raises(PluginCrashed):
+        host.get_vectorizer("faulty").vectorize_text("crash")
+    _wait_state(host.registry.get_plugin("faulty"), "failed")
+    rows = {row.name: row for row in host.plugins()}
+    assert rows["faulty"].status == "failed"
+    assert rows["faulty"].reason is not None
+    assert "failed 2 times in a row" in rows["faulty"].reason
+    assert "refusing to start" in rows["faulty"].reason
+    assert rows["hash-embedder"].status == "loaded"
     still_serving(host)
 
 
@@ -190,10 +255,41 @@ def test_plugin_dies_with_a_sigkilled_host(tmp_path: Path) -> None:
         host.kill()
         host.wait(10)
         assert wait_gone(plugin_pid, 10), "the plugin process outlived its SIGKILLed host"
-        shutil.rmtree(private)  # nobody is left to remove it: a killed host cannot
+        assert private.is_dir()  # a killed host cannot remove it: the next host does
+        assert private.name.startswith(f"wvx-{host.pid}-")
+        assert private in remove_stale_directories(private.parent)
+        assert not private.exists()
     finally:
         if host.poll() is None:
             host.kill()
             host.wait(10)
         if host.stdout is not None:
             host.stdout.close()
+
+
+def test_stale_private_directories_of_dead_hosts_are_removed(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    dead_pid = int(dead.stdout)
+    stale = tmp_path / f"wvx-{dead_pid}-abc_123"
+    (stale / "inner").mkdir(parents=True)
+    (stale / "plugin.sock").write_text("")
+    live = tmp_path / f"wvx-{os.getppid()}-live1"
+    live.mkdir()
+    mine = tmp_path / f"wvx-{os.getpid()}-mine1"
+    mine.mkdir()
+    not_ours = tmp_path / "wvx-notapid"
+    not_ours.mkdir()
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    link = tmp_path / f"wvx-{dead_pid}-link1"
+    link.symlink_to(target)
+    assert remove_stale_directories(tmp_path) == [stale]
+    assert not stale.exists()
+    for kept in (live, mine, not_ours, target, link):
+        assert kept.exists() or kept.is_symlink()
+    assert (target).is_dir()

@@ -23,6 +23,7 @@ from weaviate_ext.manifest import (
     load_manifest,
     parse_manifest,
 )
+from weaviate_ext.manifest.model import Tls
 from weaviate_ext.manifest.quantities import parse_cpu, parse_duration, parse_memory
 
 MANIFESTS = Path(__file__).parent / "manifests"
@@ -186,6 +187,82 @@ def test_grpc_address_and_sha256() -> None:
     assert spec.sha256 == digest.lower()
     assert spec.address == "localhost:50051"
     assert spec.binary == "bin/plugin.so"
+
+
+TLS_REMOTE = """\
+apiVersion: weaviate.io/v1
+kind: Plugin
+metadata: {name: remote, version: 1.0.0}
+spec:
+  type: reranker
+  runtime: grpc
+  address: dns:///rerankers.internal:50051
+"""
+
+
+def test_tls_fields_are_parsed() -> None:
+    text = TLS_REMOTE + (
+        "  tls:\n    ca: certs/ca.pem\n    cert: certs/client.pem\n"
+        "    key: certs/client.key\n    serverName: rerank.plugins.test\n"
+    )
+    tls = parse_manifest(text).spec.tls
+    assert tls == Tls(
+        ca="certs/ca.pem",
+        cert="certs/client.pem",
+        key="certs/client.key",
+        server_name="rerank.plugins.test",
+    )
+    assert parse_manifest(TLS_REMOTE + "  tls: {}\n").spec.tls == Tls()
+    assert parse_manifest(TLS_REMOTE).spec.tls is None
+
+
+def test_tls_files_are_checked_like_the_binary(tmp_path: Path) -> None:
+    (tmp_path / "certs").mkdir()
+    (tmp_path / "certs" / "ca.pem").write_text("pem")
+    manifest = tmp_path / "plugin.yaml"
+    manifest.write_text(TLS_REMOTE + "  tls:\n    ca: certs/ca.pem\n")
+    assert load_manifest(manifest).spec.tls == Tls(ca="certs/ca.pem")
+    manifest.write_text(TLS_REMOTE + "  tls: {ca: certs/missing.pem, cert: certs, key: k}\n")
+    with pytest.raises(ManifestError) as caught:
+        load_manifest(manifest)
+    text = str(caught.value)
+    assert "spec.tls.ca: the file 'certs/missing.pem' does not exist" in text
+    assert "spec.tls.cert: 'certs' is not a regular file" in text
+    assert "spec.tls.key: the file 'k' does not exist" in text
+    outside = tmp_path.parent / f"{tmp_path.name}-outside.pem"
+    outside.write_text("pem")
+    (tmp_path / "certs" / "link.pem").symlink_to(outside)
+    manifest.write_text(TLS_REMOTE + "  tls: {ca: certs/link.pem}\n")
+    with pytest.raises(ManifestError, match=r"spec.tls.ca: 'certs/link.pem' points outside"):
+        load_manifest(manifest)
+    assert load_manifest(manifest, check_files=False).spec.tls == Tls(ca="certs/link.pem")
+    outside.unlink()
+
+
+def test_tls_errors_name_the_field() -> None:
+    def error(tls: str) -> str:
+        with pytest.raises(ManifestError) as caught:
+            parse_manifest(TLS_REMOTE + f"  tls: {tls}\n")
+        return str(caught.value)
+
+    assert error("{cert: c.pem}") == (
+        "plugin.yaml:8: spec.tls.cert: 'cert' needs 'key' too (give both or neither)"
+    )
+    assert error("{key: k.pem}") == (
+        "plugin.yaml:8: spec.tls.key: 'key' needs 'cert' too (give both or neither)"
+    )
+    assert error("{ca: ../ca.pem}") == (
+        "plugin.yaml:8: spec.tls.ca: '../ca.pem' leaves the plugin directory ('..' is not allowed)"
+    )
+    assert error("{ca: /etc/ssl/ca.pem}").startswith(
+        "plugin.yaml:8: spec.tls.ca: '/etc/ssl/ca.pem' is an absolute path"
+    )
+    assert error("{serverName: 'a b'}") == (
+        "plugin.yaml:8: spec.tls.serverName: 'a b' is not a host name like plugins.example.com"
+    )
+    assert error("{ca: x, crt: y}") == (
+        "plugin.yaml:8: spec.tls.crt: unknown field 'crt' (did you mean 'cert'?)"
+    )
 
 
 def test_positions_give_the_line_of_every_field() -> None:

@@ -127,6 +127,7 @@ spec:
   entrypoint: gen:Generator
   command: ["./serve", "--port", "0"]
   address: unix:/run/gen.sock
+  tls: {ca: certs/ca.pem, cert: certs/client.pem, key: certs/client.key, serverName: gen.test}
   sha256: 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08
   timeout: 2m
   dependencies: []
@@ -185,6 +186,10 @@ CORPUS: list[Case] = [
     Case("range >=1.0 <2", edit('"^1.0.0"', '">=1.0 <2"'), True),
     Case("range 1.x", edit('"^1.0.0"', "1.x"), True),
     Case("depends on the framework", edit("dependency-name", "weaviate-ext"), True),
+    Case("tls empty", spec_line("  tls: {}"), True),
+    Case("tls ca only", spec_line("  tls: {ca: certs/ca.pem}"), True),
+    Case("tls server name", spec_line("  tls: {ca: ca.pem, serverName: plugin.example.com}"), True),
+    Case("tls mutual", spec_line("  tls: {ca: ca.pem, cert: client.pem, key: client.key}"), True),
     Case("63 character name", edit("name: plugin-name", "name: " + "a" * 63), True),
     # invalid, for both
     Case("apiVersion v2", edit("weaviate.io/v1", "weaviate.io/v2"), False),
@@ -289,6 +294,14 @@ CORPUS: list[Case] = [
     ),
     Case("directory without guest", spec_line("  permissions: {directories: [{host: a}]}"), False),
     Case("permissions network", spec_line("  permissions: {network: true}"), False),
+    Case("tls string", spec_line("  tls: ca.pem"), False),
+    Case("tls cert without key", spec_line("  tls: {ca: ca.pem, cert: client.pem}"), False),
+    Case("tls key without cert", spec_line("  tls: {key: client.key}"), False),
+    Case("tls unknown field", spec_line("  tls: {ca: ca.pem, insecure: true}"), False),
+    Case("tls empty ca", spec_line('  tls: {ca: ""}'), False),
+    Case("tls ca number", spec_line("  tls: {ca: 5}"), False),
+    Case("tls server name with a space", spec_line("  tls: {serverName: 'a b'}"), False),
+    Case("tls server name with a scheme", spec_line("  tls: {serverName: 'https://a'}"), False),
     # invalid, found only by the parser's own checks
     Case("memory 0 string", edit('memory: "2Gi"', 'memory: "0"'), False, "semantic"),
     Case("memory 5Ei", edit('memory: "2Gi"', "memory: 5Ei"), False, "semantic"),
@@ -316,6 +329,8 @@ CORPUS: list[Case] = [
     Case("default of the wrong type", edit("type: string", "type: integer"), False, "semantic"),
     Case("binary ..", edit("./plugin-binary.wasm", "../x.wasm"), False, "semantic"),
     Case("binary absolute", edit("./plugin-binary.wasm", "/x.wasm"), False, "semantic"),
+    Case("tls ca ..", spec_line("  tls: {ca: ../ca.pem}"), False, "semantic"),
+    Case("tls key absolute", spec_line("  tls: {cert: c.pem, key: /k.pem}"), False, "semantic"),
     Case("command of spaces", spec_line('  command: "   "'), False, "semantic"),
     Case("command unbalanced quote", spec_line("  command: 'a \"b'"), False, "semantic"),
     Case("capability misspelled", edit("maxBatchSize", "maxBatchsize"), False, "semantic"),

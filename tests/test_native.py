@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cabi.helpers import C_EXAMPLES, build_examples, build_faults, fault_manifest
 
@@ -133,3 +135,42 @@ def test_native_plugins_see_the_environment(
     handle = manager.get_vectorizer(load_fault(manager, faults, tmp_path))
     with pytest.raises(PluginCallError, match="WV_FAULT_SECRET=visible"):
         handle.vectorize_text("env")
+
+
+def test_calls_reuse_one_session_and_nested_calls_get_their_own(examples: Path) -> None:
+    with PluginManager(discover=False) as manager:
+        manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+        plugin = manager.registry.get_plugin("custom-embedder-native")
+        assert plugin is not None
+        backend = plugin.backend
+        with backend.session("vectorize_batch", None) as outer:
+            assert outer is backend.idle_session
+            with backend.session("vectorize_batch", None) as inner:
+                assert inner is not outer
+        assert backend.sessions == []
+        assert backend.lock.acquire(blocking=False)
+        backend.lock.release()
+
+
+def test_concurrent_native_calls_get_their_own_results(examples: Path) -> None:
+    with PluginManager(discover=False) as manager:
+        manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+        handle = manager.get_vectorizer("custom-embedder-native")
+        texts = [f"text {i}" for i in range(8)]
+        expected = {t: handle.vectorize_text(t) for t in texts}
+        errors: list[BaseException] = []
+
+        def work(offset: int) -> None:
+            try:
+                for i in range(200):
+                    text = texts[(i + offset) % len(texts)]
+                    assert np.array_equal(handle.vectorize_text(text), expected[text])
+            except BaseException as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors

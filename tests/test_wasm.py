@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -27,6 +29,7 @@ from weaviate_ext import (
     load_manifest,
 )
 from weaviate_ext.bridges import wasm
+from weaviate_ext.bridges.cabi import capi
 from weaviate_ext.testing import check_plugin
 
 
@@ -371,3 +374,164 @@ def test_no_ticker_thread_is_left_after_close(examples: Path) -> None:
             break
         time.sleep(0.02)
     assert os.environ["WEAVIATE_EXT_CACHE_DIR"]
+
+
+# -- the C API fast path ---------------------------------------------------------------
+
+
+def _instance(manager: PluginManager, name: str) -> wasm.WasmInstance:
+    """An idle instance of a loaded wasm plugin (put back at once)."""
+    plugin = manager.registry.get_plugin(name)
+    assert plugin is not None
+    backend = plugin.backend
+    instance = backend._idle.get(timeout=5)
+    backend._idle.put(instance)
+    assert isinstance(instance, wasm.WasmInstance)
+    return instance
+
+
+@pytest.fixture
+def call_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """``fast`` (the C API) or ``wasmtime-py`` (WEAVIATE_EXT_WASM_FASTPATH=0)."""
+    path = getattr(request, "param", "fast")
+    if path != "fast":
+        monkeypatch.setenv(capi.ENV_SWITCH, "0")
+    capi.reset()
+    yield path
+    capi.reset()
+
+
+TEXTS = ["test", "Vector search 🚀", "", "x" * 5000, "Vector databases store embeddings"]
+
+
+def test_the_fast_path_is_used_and_agrees_with_wasmtime_py(
+    examples: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    manifest = examples / "custom-vectorizer" / "plugin.yaml"
+    capi.reset()
+    with PluginManager(discover=False) as fast:
+        fast.load(manifest)
+        instance = _instance(fast, "custom-embedder")
+        assert instance.fast_path and instance.fast is not None
+        assert instance.fast.has("wv_vectorize_batch") and instance.fast.has("wv_alloc")
+        handle = fast.get_vectorizer("custom-embedder")
+        fast_out = handle.vectorize_batch(TEXTS)
+        fast_single = handle.vectorize_text(TEXTS[1])
+    monkeypatch.setenv(capi.ENV_SWITCH, "0")
+    capi.reset()
+    with PluginManager(discover=False) as slow:
+        slow.load(manifest)
+        assert not _instance(slow, "custom-embedder").fast_path
+        handle = slow.get_vectorizer("custom-embedder")
+        assert np.array_equal(handle.vectorize_batch(TEXTS), fast_out)
+        assert np.array_equal(handle.vectorize_text(TEXTS[1]), fast_single)
+    capi.reset()
+
+
+def test_without_the_c_api_symbols_the_bridge_falls_back(
+    examples: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A library without the symbols (here: the example's own .so) -> wasmtime-py calls,
+    a log line saying why, the same results."""
+    not_wasmtime = examples / "custom-vectorizer" / "plugin-binary.so"
+    monkeypatch.setattr(capi, "library_path", lambda: not_wasmtime)
+    capi.reset()
+    try:
+        with PluginManager(discover=False) as manager, caplog.at_level(logging.INFO):
+            manager.load(examples / "custom-vectorizer" / "plugin.yaml")
+            manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+            assert not _instance(manager, "custom-embedder").fast_path
+            wasm_out = manager.get_vectorizer("custom-embedder").vectorize_batch(TEXTS)
+            native_out = manager.get_vectorizer("custom-embedder-native").vectorize_batch(TEXTS)
+            assert np.array_equal(wasm_out, native_out)
+    finally:
+        capi.reset()
+    line = next(r.message for r in caplog.records if "fast path unavailable" in r.message)
+    assert "does not export wasmtime_func_call_unchecked" in line
+
+
+def test_the_fast_path_refuses_another_wasmtime_version(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(capi, "PINNED_VERSION", "0.0.1")
+    capi.reset()
+    try:
+        with pytest.raises(capi.FastPathUnavailable, match="pinned to 0.0.1"):
+            capi.load()
+    finally:
+        capi.reset()
+
+
+@pytest.mark.parametrize("call_path", ["fast", "wasmtime-py"], indirect=True)
+def test_faults_on_both_call_paths(
+    call_path: str, examples: Path, faults: Path, manager: PluginManager, tmp_path: Path
+) -> None:
+    """Traps, deadlines, the memory limit and bad outputs give the same errors through
+    the C API as through wasmtime-py, and the plugin keeps serving."""
+    manager.load(examples / "c-transformer" / "plugin.yaml")
+    name = load_fault(manager, faults, tmp_path)
+    assert _instance(manager, name).fast_path == (call_path == "fast")
+    handle = manager.get_vectorizer(name)
+    with pytest.raises(PluginCrashed, match=r"unreachable.*\(in wv_vectorize_batch\)"):
+        handle.vectorize_text("trap")
+    started = time.monotonic()
+    with pytest.raises(DeadlineExceeded, match="interrupted at its deadline of 0.3s"):
+        handle.vectorize_text("loop", timeout=0.3)
+    assert time.monotonic() - started < 0.3 + 2
+    with pytest.raises(ResourceLimitExceeded, match="memory limit of 67108864 bytes"):
+        handle.vectorize_text("bomb")
+    with pytest.raises(PluginCallError, match="outside its memory"):
+        handle.vectorize_text("oob")
+    with pytest.raises(PluginCallError, match="asked to fail"):
+        handle.vectorize_text("fail")
+    still_serving(manager, name)
+
+
+@pytest.mark.parametrize("call_path", ["fast", "wasmtime-py"], indirect=True)
+def test_memory_growth_during_a_call_remakes_the_view(
+    call_path: str, examples: Path, manager: PluginManager
+) -> None:
+    """The plugin's output buffer grows linear memory inside wv_vectorize_batch; the
+    output is read from the grown memory, and matches the native build."""
+    manager.load(examples / "custom-vectorizer" / "plugin.yaml")
+    manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+    instance = _instance(manager, "custom-embedder")
+    before = instance.memory.data_len(instance.store)
+    texts = [f"text number {i}" for i in range(100)]  # 100 x 768 float32 = 300 KiB out
+    out = manager.get_vectorizer("custom-embedder").vectorize_batch(texts)
+    after = instance.memory.data_len(instance.store)
+    assert after > before
+    if instance.fast is not None:
+        assert instance.fast.size == after == len(instance.fast.mem)
+    expected = manager.get_vectorizer("custom-embedder-native").vectorize_batch(texts)
+    assert np.array_equal(out, expected)
+    assert np.array_equal(manager.get_vectorizer("custom-embedder").vectorize_batch(texts), out)
+
+
+def test_trap_handlers_are_put_back_after_faulthandler_disable(
+    faults: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    """faulthandler.disable() (what an in-process pytest session does when it ends)
+    restores the signal handlers from before wasmtime's; a trap must still be an error,
+    not the end of the process. Run in a subprocess, since failing kills it."""
+    manifest = fault_manifest(tmp_path, faults / "faults.wasm", runtime="wasm")
+    script = f"""
+import faulthandler, time
+from weaviate_ext import PluginCrashed, PluginManager
+faulthandler.enable()
+with PluginManager(discover=False) as manager:
+    handle = manager.get_vectorizer(manager.load({str(manifest)!r}).name)
+    faulthandler.disable()
+    faulthandler.enable()
+    time.sleep(0.1)  # the epoch ticker checks every 10 ms
+    for _ in range(3):
+        try:
+            handle.vectorize_text("trap")
+        except PluginCrashed:
+            pass
+    print("served", handle.vectorize_text("good text").shape)
+"""
+    env = {**os.environ, "WEAVIATE_EXT_CACHE_DIR": str(cache_dir)}
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "served (16,)" in result.stdout

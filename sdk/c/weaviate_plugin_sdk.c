@@ -259,6 +259,201 @@ int32_t wv_json_get_number(const uint8_t *json, uint32_t len, const char *key, d
     return 0;
 }
 
+/* ---- JSON: nested values ----------------------------------------------------------- */
+
+static const uint8_t *trim_end(const uint8_t *start, const uint8_t *stop) {
+    while (stop > start && (stop[-1] == ' ' || stop[-1] == '\t' || stop[-1] == '\n' ||
+                            stop[-1] == '\r'))
+        stop--;
+    return stop;
+}
+
+int32_t wv_json_find(const uint8_t *json, uint32_t len, const char *key, const uint8_t **val,
+                     uint32_t *val_len) {
+    const uint8_t *end, *p = find_key(json, len, key, &end);
+    if (!p) return 0;
+    const uint8_t *q = skip_value(p, end);
+    if (!q) return 0;
+    q = trim_end(p, q);
+    if (q == p) return 0;
+    *val = p;
+    *val_len = (uint32_t)(q - p);
+    return 1;
+}
+
+int32_t wv_json_iter_init(wv_json_iter *it, const uint8_t *val, uint32_t len) {
+    const uint8_t *end = val + len, *p = skip_ws(val, end);
+    if (p >= end || (*p != '{' && *p != '['))
+        return wv_error(WV_ERR_INVALID, "expected a JSON object or array");
+    it->close = *p == '{' ? '}' : ']';
+    it->pos = p + 1;
+    it->end = end;
+    it->started = 0;
+    return WV_OK;
+}
+
+int32_t wv_json_iter_next(wv_json_iter *it, const uint8_t **key, uint32_t *key_len,
+                          const uint8_t **val, uint32_t *val_len) {
+    const uint8_t *end = it->end, *p = skip_ws(it->pos, end);
+    if (p >= end) return wv_error(WV_ERR_INVALID, "unterminated JSON object or array");
+    if (*p == it->close) {
+        it->pos = p;
+        return 0;
+    }
+    if (it->started) {
+        if (*p != ',') return wv_error(WV_ERR_INVALID, "expected ',' in JSON");
+        p = skip_ws(p + 1, end);
+    }
+    *key = NULL;
+    *key_len = 0;
+    if (it->close == '}') {
+        const uint8_t *k = p < end && *p == '"' ? skip_string(p, end) : NULL;
+        if (!k) return wv_error(WV_ERR_INVALID, "expected a key in JSON object");
+        *key = p;
+        *key_len = (uint32_t)(k - p);
+        p = skip_ws(k, end);
+        if (p >= end || *p != ':') return wv_error(WV_ERR_INVALID, "expected ':' in JSON object");
+        p = skip_ws(p + 1, end);
+    }
+    const uint8_t *q = skip_value(p, end);
+    if (!q || q == p) return wv_error(WV_ERR_INVALID, "malformed JSON value");
+    *val = p;
+    *val_len = (uint32_t)(trim_end(p, q) - p);
+    it->pos = q;
+    it->started = 1;
+    return 1;
+}
+
+static int hex_digit(uint8_t c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* p at the 4 hex digits after \u: the code unit, or -1. */
+static int32_t hex4(const uint8_t *p, const uint8_t *end) {
+    if (end - p < 4) return -1;
+    int32_t v = 0;
+    for (int i = 0; i < 4; i++) {
+        int d = hex_digit(p[i]);
+        if (d < 0) return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+static int32_t append_utf8(wv_buf *out, uint32_t cp) {
+    uint8_t b[4];
+    uint32_t n;
+    if (cp < 0x80) {
+        b[0] = (uint8_t)cp;
+        n = 1;
+    } else if (cp < 0x800) {
+        b[0] = (uint8_t)(0xC0 | cp >> 6);
+        b[1] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 2;
+    } else if (cp < 0x10000) {
+        b[0] = (uint8_t)(0xE0 | cp >> 12);
+        b[1] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        b[2] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 3;
+    } else {
+        b[0] = (uint8_t)(0xF0 | cp >> 18);
+        b[1] = (uint8_t)(0x80 | ((cp >> 12) & 0x3F));
+        b[2] = (uint8_t)(0x80 | ((cp >> 6) & 0x3F));
+        b[3] = (uint8_t)(0x80 | (cp & 0x3F));
+        n = 4;
+    }
+    return wv_buf_append(out, b, n);
+}
+
+int32_t wv_json_decode_string(const uint8_t *val, uint32_t len, wv_buf *out) {
+    if (len < 2 || val[0] != '"' || val[len - 1] != '"')
+        return wv_error(WV_ERR_INVALID, "expected a JSON string");
+    const uint8_t *p = val + 1, *end = val + len - 1;
+    while (p < end) {
+        const uint8_t *run = p;
+        while (p < end && *p != '\\') p++;
+        int32_t rc = wv_buf_append(out, run, (uint32_t)(p - run));
+        if (rc) return rc;
+        if (p >= end) break;
+        if (++p >= end) return wv_error(WV_ERR_INVALID, "malformed JSON string escape");
+        uint8_t c = *p++;
+        uint32_t cp;
+        switch (c) {
+        case '"': case '\\': case '/': cp = c; break;
+        case 'b': cp = '\b'; break;
+        case 'f': cp = '\f'; break;
+        case 'n': cp = '\n'; break;
+        case 'r': cp = '\r'; break;
+        case 't': cp = '\t'; break;
+        case 'u': {
+            int32_t unit = hex4(p, end);
+            if (unit < 0) return wv_error(WV_ERR_INVALID, "malformed \\u escape in JSON string");
+            p += 4;
+            cp = (uint32_t)unit;
+            if (unit >= 0xD800 && unit <= 0xDBFF && end - p >= 6 && p[0] == '\\' && p[1] == 'u') {
+                int32_t low = hex4(p + 2, end);
+                if (low >= 0xDC00 && low <= 0xDFFF) {
+                    cp = 0x10000 + (((uint32_t)unit - 0xD800) << 10) + ((uint32_t)low - 0xDC00);
+                    p += 6;
+                }
+            }
+            if (cp >= 0xD800 && cp <= 0xDFFF) cp = 0xFFFD; /* a lone surrogate */
+            break;
+        }
+        default: return wv_error(WV_ERR_INVALID, "unknown escape \\%c in JSON string", c);
+        }
+        rc = append_utf8(out, cp);
+        if (rc) return rc;
+    }
+    return WV_OK;
+}
+
+int32_t wv_json_string_equals(const uint8_t *val, uint32_t len, const char *text) {
+    wv_buf tmp = {0};
+    int32_t equal = 0;
+    if (wv_json_decode_string(val, len, &tmp) == WV_OK) {
+        size_t n = strlen(text);
+        equal = tmp.len == n && (n == 0 || memcmp(tmp.data, text, n) == 0);
+    }
+    free(tmp.data);
+    return equal;
+}
+
+int32_t wv_json_append_string(wv_buf *out, const void *data, uint32_t len) {
+    static const char hex[] = "0123456789abcdef";
+    const uint8_t *s = data;
+    int32_t rc = wv_buf_reserve(out, len + 2);
+    if (rc) return rc;
+    out->data[out->len++] = '"';
+    for (uint32_t i = 0; i < len; i++) {
+        uint8_t c = s[i];
+        char esc[6] = {'\\', 0, 0, 0, 0, 0};
+        uint32_t n = 2;
+        if (c == '"' || c == '\\') esc[1] = (char)c;
+        else if (c == '\n') esc[1] = 'n';
+        else if (c == '\r') esc[1] = 'r';
+        else if (c == '\t') esc[1] = 't';
+        else if (c < 0x20) {
+            esc[1] = 'u';
+            esc[2] = '0';
+            esc[3] = '0';
+            esc[4] = hex[c >> 4];
+            esc[5] = hex[c & 15];
+            n = 6;
+        } else {
+            rc = wv_buf_append(out, &c, 1);
+            if (rc) return rc;
+            continue;
+        }
+        rc = wv_buf_append(out, esc, n);
+        if (rc) return rc;
+    }
+    return wv_buf_append(out, "\"", 1);
+}
+
 /* ---- adapters ---------------------------------------------------------------------- */
 
 int32_t wv_sdk_vectorize_batch(wv_embed_fn embed, uint32_t dims, const uint8_t *texts,

@@ -78,6 +78,37 @@ int32_t wv_json_get_string(const uint8_t *json, uint32_t len, const char *key, c
 /* The number or boolean (1/0) value of top-level `key`; 0 if found, -1 otherwise. */
 int32_t wv_json_get_number(const uint8_t *json, uint32_t len, const char *key, double *out);
 
+/* ---- JSON values: nested objects and arrays (config, credentials, identities) ----- */
+
+/* The raw text of the value of top-level `key` (a string token keeps its quotes):
+ * 1 and (val, val_len) when found, 0 when absent or the JSON is malformed. */
+int32_t wv_json_find(const uint8_t *json, uint32_t len, const char *key, const uint8_t **val,
+                     uint32_t *val_len);
+
+/* Iterates the members of an object or the elements of an array. */
+typedef struct {
+    const uint8_t *pos;
+    const uint8_t *end;
+    uint8_t close;
+    uint8_t started;
+} wv_json_iter;
+
+/* Start on a value that is an object or an array: 0, or WV_ERR_INVALID if it is not. */
+int32_t wv_json_iter_init(wv_json_iter *it, const uint8_t *val, uint32_t len);
+/* The next member (key: the raw key token with its quotes; NULL/0 for arrays) and its
+ * raw value: 1, 0 at the end, WV_ERR_INVALID if malformed. */
+int32_t wv_json_iter_next(wv_json_iter *it, const uint8_t **key, uint32_t *key_len,
+                          const uint8_t **val, uint32_t *val_len);
+
+/* Decode a string token (with its quotes; every JSON escape including \uXXXX and
+ * surrogate pairs) and append the UTF-8 to `out`: WV_OK, WV_ERR_INVALID if `val` is not
+ * a well-formed string, WV_ERR_NOMEM. */
+int32_t wv_json_decode_string(const uint8_t *val, uint32_t len, wv_buf *out);
+/* 1 if the string token decodes to exactly the NUL-terminated `text`, else 0. */
+int32_t wv_json_string_equals(const uint8_t *val, uint32_t len, const char *text);
+/* Append `data` as a JSON string token (quotes, escapes) to `out`. */
+int32_t wv_json_append_string(wv_buf *out, const void *data, uint32_t len);
+
 /* ---- paths ------------------------------------------------------------------------- */
 
 /* Resolve a path from the config for opening. wasm: unchanged (relative paths resolve

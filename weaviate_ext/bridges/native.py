@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from typing import Any
 
 import cffi  # type: ignore[import-untyped]
@@ -37,7 +37,7 @@ log = logging.getLogger("weaviate_ext")
 ffi = cffi.FFI()
 ffi.cdef(
     "\n".join(
-        abi.c_declaration(e)
+        abi.c_declaration(e, buffer="const char *")
         for e in (
             "wv_abi_version",
             "wv_alloc",
@@ -48,6 +48,7 @@ ffi.cdef(
         )
     )
 )
+NULL = ffi.NULL
 
 _locks_guard = threading.Lock()
 _locks: dict[str, threading.RLock] = {}
@@ -59,7 +60,11 @@ def _library_lock(path: str) -> threading.RLock:
 
 
 class NativeSession:
-    """The library, for one call (the library lock is held)."""
+    """The library, for one call (the library lock is held).
+
+    A backend keeps one session and reuses it for every call (its ``out_ptr`` /
+    ``out_len`` are allocated once); a call nested in another on the same thread (from
+    a ``wv_emit`` callback) gets a fresh one."""
 
     def __init__(self, backend: NativeBackend) -> None:
         self.backend = backend
@@ -67,48 +72,81 @@ class NativeSession:
         self.out_len = ffi.new("uint32_t *")
 
     def call(self, export: str, args: Sequence[Arg]) -> int:
-        """Call ``export``; buffers are passed without a copy."""
+        """Call ``export``; ``bytes`` are passed without a copy (``const char *``)."""
+        fn, kinds = self.backend.plans[export]
         params: list[Any] = []
-        values = iter(args)
-        keep: list[Any] = []
-        for kind in abi.HOOK_EXPORTS[export]:
+        index = 0
+        for kind in kinds:
             if kind == "o":
-                self.out_ptr[0] = ffi.NULL
-                self.out_len[0] = 0
-                params += (self.out_ptr, self.out_len)
+                out_ptr, out_len = self.out_ptr, self.out_len
+                out_ptr[0] = NULL
+                out_len[0] = 0
+                params.append(out_ptr)
+                params.append(out_len)
                 continue
-            value = next(values)
+            value = args[index]
+            index += 1
             if kind == "i":
                 params.append(value)
             else:
-                assert isinstance(value, bytes)
-                buf = ffi.from_buffer("uint8_t[]", value)
-                keep.append(buf)
-                params += (buf, len(value))
-        return int(getattr(self.backend.lib, export)(*params))
+                if type(value) is not bytes:
+                    value = bytes(value)
+                params.append(value)
+                params.append(len(value))
+        return int(fn(*params))
 
     def output(self) -> memoryview:
-        """The last call's output (a NULL pointer with a length is refused)."""
-        ptr, length = self.out_ptr[0], int(self.out_len[0])
+        """The last call's output (a NULL pointer with a length is refused); not copied."""
+        length = self.out_len[0]
         if length == 0:
             return memoryview(b"")
-        if ptr == ffi.NULL:
+        ptr = self.out_ptr[0]
+        if ptr == NULL:
             raise PluginOutputError(
                 self.backend.name, "output", f"returned a NULL pointer with {length} bytes"
             )
-        return memoryview(ffi.buffer(ptr, length)).cast("B")
+        return memoryview(ffi.buffer(ptr, length))
 
     def last_error(self) -> str:
         """``wv_last_error``, decoded."""
         self.backend.lib.wv_last_error(self.out_ptr, self.out_len)
         ptr, length = self.out_ptr[0], min(int(self.out_len[0]), 4096)
-        if ptr == ffi.NULL or length == 0:
+        if ptr == NULL or length == 0:
             return ""
         return bytes(ffi.buffer(ptr, length)).decode("utf-8", "replace")
 
     def set_emit(self, emit: Emit | None) -> None:
         """Where ``wv_emit`` chunks go during the next call."""
         self.backend.emit_to = emit
+
+
+class _Locked:
+    """The context manager :meth:`NativeBackend.session` returns: the library lock and
+    the backend's session (a class, not a generator: it runs on every call)."""
+
+    __slots__ = ("backend",)
+
+    def __init__(self, backend: NativeBackend) -> None:
+        self.backend = backend
+
+    def __enter__(self) -> NativeSession:
+        backend = self.backend
+        backend.lock.acquire()
+        try:
+            stack = backend.sessions
+            session = NativeSession(backend) if stack else backend.idle_session
+            stack.append(session)
+            if backend.set_emit is not None:
+                backend.set_emit(backend.emit_callback)
+        except BaseException:
+            backend.lock.release()
+            raise
+        return session
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        backend = self.backend
+        backend.sessions.pop()
+        backend.lock.release()
 
 
 class NativeBackend:
@@ -123,10 +161,19 @@ class NativeBackend:
         self.exports = exports
         self.lock = _library_lock(path)
         self.emit_to: Emit | None = None
-        self._emit_callback: Any = None
+        self.plans: dict[str, tuple[Any, str]] = {
+            e: (getattr(lib, e), kinds) for e, kinds in abi.HOOK_EXPORTS.items() if e in exports
+        }
+        """Per hook export: the cffi function (resolved once) and its argument kinds."""
+        self.idle_session = NativeSession(self)
+        self.sessions: list[NativeSession] = []
+        self.emit_callback: Any = None
+        self.set_emit: Any = None
         if "wv_set_emit" in exports:
-            self._emit_callback = ffi.callback("int32_t(const uint8_t *, uint32_t)", self._emit)
-            lib.wv_set_emit(self._emit_callback)
+            self.emit_callback = ffi.callback("int32_t(const uint8_t *, uint32_t)", self._emit)
+            self.set_emit = lib.wv_set_emit
+            lib.wv_set_emit(self.emit_callback)
+        self._locked = _Locked(self)
 
     def _emit(self, ptr: Any, length: int) -> int:
         sink = self.emit_to
@@ -140,19 +187,16 @@ class NativeBackend:
 
     def setup(self, config: bytes) -> None:
         """``wv_init`` with the config JSON."""
-        with self.lock:
-            session = NativeSession(self)
+        with self._locked as session:
             status = session.call("wv_init", (config,))
             if status < 0:
                 raise PluginLoadError(self.name, f"wv_init failed: {session.last_error()}")
 
-    @contextmanager
-    def session(self, hook: str, deadline: Deadline | None) -> Iterator[NativeSession]:
+    def session(
+        self, hook: str, deadline: Deadline | None
+    ) -> AbstractContextManager[NativeSession]:
         """The library, locked for one call. The deadline cannot be enforced."""
-        with self.lock:
-            if "wv_set_emit" in self.exports:
-                self.lib.wv_set_emit(self._emit_callback)
-            yield NativeSession(self)
+        return self._locked
 
     def close(self) -> None:
         """Nothing to release: a library stays loaded for the life of the process."""

@@ -16,7 +16,10 @@ A plugin is a ``.wasm`` module implementing ``hookspecs/weaviate_plugin.h``. The
 * gives the module WASI with nothing in it -- no arguments, no environment, no files
   -- except the environment variables named in ``spec.permissions.env`` and the
   directories in ``spec.permissions.directories``; its stdout and stderr go to the
-  logger ``weaviate_ext.plugin.<name>``.
+  logger ``weaviate_ext.plugin.<name>``;
+* calls exports through the wasmtime C API (:mod:`.cabi.capi`, about 3 µs a call)
+  rather than wasmtime-py's ``Func.__call__`` (about 60 µs), falling back to the latter
+  (with a log line) where the C API path is unavailable.
 """
 
 from __future__ import annotations
@@ -26,15 +29,17 @@ import logging
 import math
 import os
 import queue
+import struct
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import wasmtime
 
-from weaviate_ext.bridges.cabi import abi
+from weaviate_ext.bridges.cabi import abi, capi
 from weaviate_ext.bridges.cabi.backend import Arg, Emit
+from weaviate_ext.bridges.cabi.capi import CApi, FastInstance, FastPathUnavailable, RawTrap
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
 from weaviate_ext.bridges.cabi.wasm_module import (
     TICK,
@@ -46,6 +51,7 @@ from weaviate_ext.bridges.cabi.wasm_module import (
     engine,
     first_line,
     ticker,
+    trap_handlers,
     trap_reason,
 )
 from weaviate_ext.deadline import Deadline
@@ -101,32 +107,40 @@ class _LogStream:
         self.logger = logger
         self.level = level
         self.stream = stream
-        fd, self.path = tempfile.mkstemp(prefix=f"weaviate-ext-{stream}-")
-        self.reader = os.fdopen(fd, "rb")
-        self.pending = b""
+        self.fd, self.path = tempfile.mkstemp(prefix=f"weaviate-ext-{stream}-")
 
     def opened(self) -> None:
         """WASI has opened the file: unlink it, only the two descriptors remain."""
         os.unlink(self.path)
 
     def flush(self) -> None:
-        """Log what the plugin wrote since the last flush (a last partial line too)."""
-        data = self.pending + self.reader.read(LOG_READ_LIMIT)
-        self.pending = b""
-        lines = data.split(b"\n")
-        for line in lines:
+        """Log what the plugin wrote since the last flush (a last partial line too).
+
+        One unbuffered ``read`` (about 0.4 µs when there is nothing new): this runs
+        after every call."""
+        data = os.read(self.fd, LOG_READ_LIMIT)
+        if not data:
+            return
+        for line in data.split(b"\n"):
             if line:
                 self._log(line[:LOG_LINE_LIMIT])
 
     def close(self) -> None:
-        self.reader.close()
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
 
     def _log(self, line: bytes) -> None:
         self.logger.log(self.level, "[%s] %s", self.stream, line.decode("utf-8", "replace"))
 
 
 class WasmInstance:
-    """One instantiated module in its own store: a :class:`Session` for one call at a time."""
+    """One instantiated module in its own store: a :class:`Session` for one call at a time.
+
+    Exports are called through the C API fast path (:mod:`.cabi.capi`) when it is
+    available, else through wasmtime-py's ``Func.__call__``; both raise traps (a
+    :class:`~.cabi.capi.RawTrap` or a ``wasmtime.Trap``) that the backend's session turns
+    into the framework's errors."""
 
     def __init__(self, backend: WasmBackend) -> None:
         self.backend = backend
@@ -165,89 +179,134 @@ class WasmInstance:
             func = exports.get(export) if export == "_initialize" else exports[export]
             if isinstance(func, wasmtime.Func):
                 self.funcs[export] = func
+        self.fast: FastInstance | None = None
+        if backend.capi is not None:
+            try:
+                signatures = {e: abi.wasm_params(e) for e in backend.exports}
+                self.fast = FastInstance(backend.capi, store, memory, self.funcs, signatures)
+            except FastPathUnavailable as exc:
+                backend.fast_path_failed(str(exc))
         initialize = self.funcs.get("_initialize")
         if initialize is not None:
             initialize(store)
-        abi.check_abi_version(backend.name, self.funcs["wv_abi_version"](store) & 0xFFFFFFFF)
+        version = self._invoke("wv_abi_version", ()) or 0
+        abi.check_abi_version(backend.name, version & 0xFFFFFFFF)
         self.scratch = self._alloc(8)
         self.inbuf = 0
         self.incap = 0
 
+    @property
+    def fast_path(self) -> bool:
+        """Whether calls go through the C API fast path."""
+        return self.fast is not None
+
+    def _invoke(self, export: str, params: Sequence[int]) -> int | None:
+        """Call ``export`` with u32 ``params`` on whichever path this instance uses."""
+        fast = self.fast
+        if fast is not None:
+            return fast.call(export, params)
+        signed = [p - (1 << 32) if p >= 1 << 31 else p for p in params]
+        result = self.funcs[export](self.store, *signed)
+        return None if result is None else int(result)
+
+    def set_deadline(self, ticks: int) -> None:
+        """Interrupt the next calls ``ticks`` epoch ticks from now."""
+        fast = self.fast
+        if fast is not None:
+            fast.set_deadline(ticks)
+        else:
+            self.store.set_epoch_deadline(ticks)
+
     # -- memory ---------------------------------------------------------------------------
 
     def _alloc(self, size: int) -> int:
-        ptr = int(self.funcs["wv_alloc"](self.store, size)) & 0xFFFFFFFF
+        ptr = (self._invoke("wv_alloc", (size,)) or 0) & 0xFFFFFFFF
         if ptr == 0:
             raise ResourceLimitExceeded(
                 self.backend.name, "wv_alloc", f"could not allocate {size} bytes for inputs"
             )
         return ptr
 
-    def _base(self) -> tuple[int, int]:
+    def _memory(self) -> memoryview:
+        """All of linear memory as bytes, valid until the next call."""
+        fast = self.fast
+        if fast is not None:
+            return fast.mem
         pointer = self.memory.data_ptr(self.store)
-        return ctypes.addressof(pointer.contents), self.memory.data_len(self.store)
+        size = self.memory.data_len(self.store)
+        base = ctypes.addressof(pointer.contents)
+        return memoryview((ctypes.c_ubyte * size).from_address(base)).cast("B")
 
-    def _view(self, ptr: int, length: int, what: str) -> memoryview:
-        base, size = self._base()
+    def _view(self, mem: memoryview, ptr: int, length: int, what: str) -> memoryview:
+        size = len(mem)
         if ptr + length > size:
             raise PluginOutputError(
                 self.backend.name,
                 what,
                 f"returned {length} bytes at address {ptr:#x}, outside its memory of {size} bytes",
             )
-        if length == 0:
-            return memoryview(b"")
-        return memoryview((ctypes.c_ubyte * length).from_address(base + ptr)).cast("B")
+        return mem[ptr : ptr + length]
 
-    def _out(self, what: str) -> tuple[int, int]:
-        raw = bytes(self._view(self.scratch, 8, what))
-        return int.from_bytes(raw[:4], "little"), int.from_bytes(raw[4:], "little")
+    def _reserve(self, need: int) -> None:
+        if self.inbuf:
+            self._invoke("wv_free", (self.inbuf, self.incap))
+            self.inbuf = self.incap = 0
+        capacity = max(need, 4096)
+        self.inbuf = self._alloc(capacity)
+        self.incap = capacity
 
     # -- Session ---------------------------------------------------------------------------
 
     def call(self, export: str, args: Sequence[Arg]) -> int:
         """Write the buffers into the input area, call the export, return its status."""
-        kinds = abi.HOOK_EXPORTS[export]
-        buffers = [a for a in args if isinstance(a, bytes)]
-        need = sum((len(b) + 7) & ~7 for b in buffers)
+        need = 0
+        for value in args:
+            if not isinstance(value, int):
+                need += (len(value) + 7) & ~7
         if need > self.incap:
-            if self.inbuf:
-                self.funcs["wv_free"](self.store, self.inbuf, self.incap)
-                self.inbuf = self.incap = 0
-            capacity = max(need, 4096)
-            self.inbuf = self._alloc(capacity)
-            self.incap = capacity
-        base, _ = self._base()
+            self._reserve(need)
+        fast = self.fast
+        mem = fast.mem if fast is not None else self._memory()
+        scratch = self.scratch
         params: list[int] = []
         offset = self.inbuf
-        values = iter(args)
-        for kind in kinds:
+        index = 0
+        for kind in abi.HOOK_EXPORTS[export]:
             if kind == "o":
-                params += (self.scratch, self.scratch + 4)
+                params.append(scratch)
+                params.append(scratch + 4)
                 continue
-            value = next(values)
-            if kind == "i":
-                params.append(int(value) if isinstance(value, int) else 0)
+            value = args[index]
+            index += 1
+            if isinstance(value, int):
+                params.append(value & 0xFFFFFFFF)
             else:
-                assert isinstance(value, bytes)
-                ctypes.memmove(base + offset, value, len(value))
-                params += (offset, len(value))
-                offset += (len(value) + 7) & ~7
-        ctypes.memmove(base + self.scratch, b"\0" * 8, 8)
-        signed = [p - (1 << 32) if p >= 1 << 31 else p for p in params]
-        return int(self.funcs[export](self.store, *signed))
+                size = len(value)
+                mem[offset : offset + size] = value
+                params.append(offset)
+                params.append(size)
+                offset += (size + 7) & ~7
+        mem[scratch : scratch + 8] = _ZERO8
+        if fast is not None:
+            return fast.call(export, params) or 0
+        return self._invoke(export, params) or 0
 
     def output(self) -> memoryview:
-        """The last call's output, bounds-checked against linear memory."""
-        ptr, length = self._out("output")
-        return self._view(ptr, length, "output")
+        """The last call's output, bounds-checked against linear memory (not copied)."""
+        fast = self.fast
+        mem = fast.mem if fast is not None else self._memory()
+        ptr, length = _OUT.unpack_from(mem, self.scratch)
+        return self._view(mem, ptr, length, "output")
 
     def last_error(self) -> str:
         """``wv_last_error``, decoded (invalid UTF-8 replaced)."""
-        ctypes.memmove(self._base()[0] + self.scratch, b"\0" * 8, 8)
-        self.funcs["wv_last_error"](self.store, self.scratch, self.scratch + 4)
-        ptr, length = self._out("wv_last_error")
-        return bytes(self._view(ptr, min(length, 4096), "wv_last_error")).decode("utf-8", "replace")
+        scratch = self.scratch
+        self._memory()[scratch : scratch + 8] = _ZERO8
+        self._invoke("wv_last_error", (scratch, scratch + 4))
+        mem = self._memory()
+        ptr, length = _OUT.unpack_from(mem, scratch)
+        view = self._view(mem, ptr, min(length, 4096), "wv_last_error")
+        return bytes(view).decode("utf-8", "replace")
 
     def set_emit(self, emit: Emit | None) -> None:
         """Where ``wv_emit`` chunks go during the next call."""
@@ -272,6 +331,70 @@ class WasmInstance:
     def __del__(self) -> None:
         self.stdout.close()
         self.stderr.close()
+
+
+_ZERO8 = bytes(8)
+_OUT = struct.Struct("<II")
+"""``out_ptr`` and ``out_len`` in the instance's scratch area."""
+
+
+class _Call:
+    """The context manager :meth:`WasmBackend.session` returns (a class rather than a
+    generator: it runs on every call)."""
+
+    __slots__ = ("backend", "deadline", "hook", "instance", "timeout")
+
+    def __init__(self, backend: WasmBackend, hook: str, deadline: Deadline | None) -> None:
+        self.backend = backend
+        self.hook = hook
+        self.deadline = deadline
+        self.instance: WasmInstance | None = None
+        self.timeout = DEFAULT_TIMEOUT
+
+    def __enter__(self) -> WasmInstance:
+        backend, deadline = self.backend, self.deadline
+        remaining = timeout = DEFAULT_TIMEOUT
+        if deadline is not None and deadline.timeout is not None:
+            timeout = deadline.timeout
+            remaining = deadline.remaining()
+        self.timeout = timeout
+        try:
+            instance = backend._idle.get(timeout=max(remaining, 0.001))
+        except queue.Empty:
+            raise DeadlineExceeded(
+                backend.name,
+                self.hook,
+                f"no instance became free within its deadline of {timeout:g}s",
+            ) from None
+        if instance is None:
+            try:
+                instance = backend._initialised(backend._instantiate())
+            except PluginLoadError as exc:
+                backend._release(None)
+                raise PluginCrashed(
+                    backend.name, self.hook, f"cannot replace an instance: {exc}"
+                ) from None
+            except BaseException:
+                backend._release(None)
+                raise
+        self.instance = instance
+        instance.set_deadline(max(1, math.ceil(remaining / TICK)) + 1)  # backend.ticks()
+        return instance
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        backend, instance = self.backend, self.instance
+        assert instance is not None
+        broken = isinstance(exc, _TRAPS)
+        try:
+            instance.flush()
+        finally:
+            backend._release(None if broken else instance)
+        if broken:
+            assert isinstance(exc, Exception)
+            raise backend._trap_error(instance, self.hook, exc, self.timeout) from None
+
+
+_TRAPS = (wasmtime.Trap, wasmtime.WasmtimeError, RawTrap)
 
 
 class WasmBackend:
@@ -300,7 +423,14 @@ class WasmBackend:
         self._idle: queue.SimpleQueue[WasmInstance | None] = queue.SimpleQueue()
         self._config: bytes | None = None
         self._closed = False
+        self.capi: CApi | None = None
+        self._fast_path_logged = False
+        try:
+            self.capi = capi.load()
+        except FastPathUnavailable as exc:
+            self.fast_path_failed(str(exc))
         ticker.acquire()
+        trap_handlers.check()
         try:
             self._first: WasmInstance | None = self._instantiate()
         except BaseException:
@@ -312,12 +442,28 @@ class WasmBackend:
         """Epoch ticks for ``seconds`` from now (at least one)."""
         return max(1, math.ceil(seconds / TICK)) + 1
 
+    def fast_path_failed(self, reason: str) -> None:
+        """Use wasmtime-py's calls from now on, and say why (once per backend)."""
+        if self.capi is not None or not self._fast_path_logged:
+            log.info(
+                "plugin %s: wasm calls use wasmtime-py (C API fast path unavailable: %s)",
+                self.name,
+                reason,
+            )
+        self._fast_path_logged = True
+        self.capi = None
+
+    @property
+    def fast_path(self) -> bool:
+        """Whether new instances call their exports through the C API fast path."""
+        return self.capi is not None
+
     def _instantiate(self) -> WasmInstance:
         try:
             return WasmInstance(self)
         except (PluginLoadError, PluginCallError):
             raise
-        except wasmtime.Trap as exc:
+        except (wasmtime.Trap, RawTrap) as exc:
             raise PluginLoadError(
                 self.name, f"trapped while starting: {trap_reason(exc)}"
             ) from None
@@ -326,10 +472,10 @@ class WasmBackend:
 
     def _initialised(self, instance: WasmInstance) -> WasmInstance:
         assert self._config is not None
-        instance.store.set_epoch_deadline(self.ticks(self.setup_timeout))
+        instance.set_deadline(self.ticks(self.setup_timeout))
         try:
             status = instance.call("wv_init", (self._config,))
-        except wasmtime.Trap as exc:
+        except (wasmtime.Trap, wasmtime.WasmtimeError, RawTrap) as exc:
             raise PluginLoadError(self.name, f"wv_init trapped: {trap_reason(exc)}") from None
         finally:
             instance.flush()
@@ -369,7 +515,12 @@ class WasmBackend:
     def _trap_error(
         self, instance: WasmInstance, hook: str, exc: Exception, timeout: float
     ) -> PluginCallError:
-        if isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.INTERRUPT:
+        interrupted = (
+            exc.interrupt
+            if isinstance(exc, RawTrap)
+            else isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.INTERRUPT
+        )
+        if interrupted:
             return DeadlineExceeded(self.name, hook, f"interrupted at its deadline of {timeout:g}s")
         if self._near_limit(instance):
             return ResourceLimitExceeded(
@@ -382,39 +533,15 @@ class WasmBackend:
             self.name, hook, f"trapped: {trap_reason(exc)}; the instance was replaced"
         )
 
-    @contextmanager
-    def session(self, hook: str, deadline: Deadline | None) -> Iterator[WasmInstance]:
-        """An instance for one call, interrupted at the deadline; traps become errors."""
-        timeout = DEFAULT_TIMEOUT
-        if deadline is not None and deadline.timeout is not None:
-            timeout = deadline.timeout
-        remaining = (
-            timeout if deadline is None or deadline.timeout is None else deadline.remaining()
-        )
-        try:
-            instance = self._idle.get(timeout=max(remaining, 0.001))
-        except queue.Empty:
-            raise DeadlineExceeded(
-                self.name, hook, f"no instance became free within its deadline of {timeout:g}s"
-            ) from None
-        broken = False
-        try:
-            if instance is None:
-                instance = self._initialised(self._instantiate())
-            instance.store.set_epoch_deadline(self.ticks(remaining))
-            yield instance
-        except (wasmtime.Trap, wasmtime.WasmtimeError) as exc:
-            broken = True
-            assert instance is not None
-            raise self._trap_error(instance, hook, exc, timeout) from None
-        except PluginLoadError as exc:
-            broken = True
-            raise PluginCrashed(self.name, hook, f"cannot replace an instance: {exc}") from None
-        finally:
-            if instance is not None:
-                instance.flush()
-            if not self._closed:
-                self._idle.put(None if broken or instance is None else instance)
+    def session(self, hook: str, deadline: Deadline | None) -> AbstractContextManager[WasmInstance]:
+        """An instance for one call, interrupted at the deadline; traps become errors
+        and the instance that trapped is replaced."""
+        return _Call(self, hook, deadline)
+
+    def _release(self, instance: WasmInstance | None) -> None:
+        """Give an instance back to the pool (``None``: make a fresh one next time)."""
+        if not self._closed:
+            self._idle.put(instance)
 
 
 @hookimpl

@@ -133,6 +133,12 @@ class Connection:
         """Whether the plugin's health status is SERVING."""
         return self._stubs.healthy(timeout=5.0)
 
+    def runtime_status(self) -> tuple[str, str | None]:
+        """``("serving", None)``: a remote service has no process to watch."""
+        return "serving", None
+
+    isolation = "process: a separate gRPC service (remote mode, not managed by the host)"
+
     def close(self) -> None:
         """Close the channel (and stop the process, for a supervised plugin)."""
         self._stubs.channel.close()
@@ -159,6 +165,14 @@ class ProcessConnection(Connection):
             return None
         return f"{self.supervisor.describe_exit(generation)} during the call; restarting it"
 
+    def runtime_status(self) -> tuple[str, str | None]:
+        return self.supervisor.runtime_status()
+
+    isolation = (
+        "process: own process group and private directory, scrubbed environment, "
+        "memory rlimit and CPU affinity from spec.resources"
+    )
+
     def healthy(self) -> bool:
         try:
             generation = self.supervisor.acquire(5.0)
@@ -184,6 +198,17 @@ class GrpcPlugin:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.connection.name!r}>"
+
+    @property
+    def isolation(self) -> str:
+        """What isolates the plugin from the host (shown by ``weaviate-ext list``)."""
+        return self.connection.isolation
+
+    def runtime_status(self) -> tuple[str, str | None]:
+        """``(state, reason)``: ``"serving"`` (reason ``None``), ``"restarting"`` after a
+        crash (the reason says what happened) or ``"failed"`` after repeated failures
+        (the reason says why; reload the plugin to try again). Never blocks."""
+        return self.connection.runtime_status()
 
     @hookimpl
     def plugin_health(self) -> bool:

@@ -7,6 +7,7 @@ type), ``Init`` with the configuration, and the health status SERVING.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -43,9 +44,64 @@ class Stubs:
         return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
 
 
-def make_channel(target: str, extra: Sequence[tuple[str, Any]] = ()) -> grpc.Channel:
-    """An insecure channel to ``target`` with the framework's message size limits."""
-    return grpc.insecure_channel(target, options=[*CHANNEL_OPTIONS, *extra])
+def make_channel(
+    target: str,
+    extra: Sequence[tuple[str, Any]] = (),
+    credentials: grpc.ChannelCredentials | None = None,
+) -> grpc.Channel:
+    """A channel to ``target`` with the framework's message size limits: TLS with
+    ``credentials``, plaintext without."""
+    options = [*CHANNEL_OPTIONS, *extra]
+    if credentials is not None:
+        return grpc.secure_channel(target, credentials, options=options)
+    return grpc.insecure_channel(target, options=options)
+
+
+_TLS_FAILURE = re.compile(
+    r"handshake|ssl|tls|certificate|hostname verification|verify", re.IGNORECASE
+)
+"""What gRPC's connection errors say when TLS refused the connection: no use waiting."""
+
+
+def wait_ready(stubs: Stubs, timeout: float, hint: str = "") -> None:
+    """Wait until the channel connects; a TLS refusal fails at once.
+
+    :raises StartError: with gRPC's own reason for the last failed connection attempt
+        (and ``hint`` after it), after ``timeout`` seconds or at once for TLS errors.
+    """
+    until = time.monotonic() + timeout
+    ready = grpc.channel_ready_future(stubs.channel)
+    last = ""
+    try:
+        while True:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                why = f": {last}{hint}" if last else ""
+                raise StartError(f"accepted no connection within {timeout:g}s{why}")
+            try:
+                ready.result(timeout=min(0.25, remaining))
+                return
+            except grpc.FutureTimeoutError:
+                pass
+            try:  # not connected yet: fail fast (no wait_for_ready) to learn why
+                stubs.plugin.Info(
+                    pb.InfoRequest(), timeout=max(0.01, min(2.0, until - time.monotonic()))
+                )
+                return
+            except grpc.RpcError as exc:
+                if exc.code() != grpc.StatusCode.UNAVAILABLE:
+                    return  # it answered; the start checks will report the error
+                last = _last_error(str(exc.details() or ""))
+            if _TLS_FAILURE.search(last):
+                raise StartError(f"refused the TLS connection: {last}")
+    finally:
+        ready.cancel()
+
+
+def _last_error(details: str) -> str:
+    """gRPC's ``failed to connect to all addresses; last error: X: addr: reason`` → reason."""
+    text = details.partition("last error: ")[2] or details
+    return text.removesuffix(": OK").strip()
 
 
 def open_plugin(
@@ -55,16 +111,16 @@ def open_plugin(
     name: str,
     version: str,
     timeout: float,
+    hint: str = "",
 ) -> list[str]:
     """Run the start checks; return the RPCs the plugin implements.
+
+    ``hint`` is appended to the reason when the channel never connects.
 
     :raises StartError: with a message that says which check failed.
     """
     until = time.monotonic() + timeout
-    try:
-        grpc.channel_ready_future(stubs.channel).result(timeout=max(0.01, until - time.monotonic()))
-    except grpc.FutureTimeoutError:
-        raise StartError(f"its socket accepted no connection within {timeout:g}s") from None
+    wait_ready(stubs, timeout, hint)
     try:
         info = stubs.plugin.Info(pb.InfoRequest(), timeout=max(0.01, until - time.monotonic()))
     except grpc.RpcError as exc:

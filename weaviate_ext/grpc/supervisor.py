@@ -15,7 +15,9 @@ Life of a plugin process (one *generation*):
    backoff; after ``max_restarts`` failures in a row the plugin is marked failed and
    every call says so;
 4. :meth:`PluginProcess.close` sends SIGTERM to the process group, SIGKILL after
-   ``stop_grace`` seconds, and removes the private directory.
+   ``stop_grace`` seconds, and removes the private directory. A host killed with
+   SIGKILL cannot; the next host of the same user to start a plugin removes
+   directories whose host is gone (:func:`remove_stale_directories`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,10 @@ import enum
 import logging
 import os
 import queue
+import re
 import shutil
 import signal
+import stat
 import subprocess
 import tempfile
 import threading
@@ -98,6 +102,66 @@ class Generation:
 
 _live: weakref.WeakSet[PluginProcess] = weakref.WeakSet()
 
+DIRECTORY_PREFIX = "wvx-"
+"""Private directories are ``<tmp>/wvx-<host pid>-<random>``."""
+
+_STALE = re.compile(re.escape(DIRECTORY_PREFIX) + r"(\d+)-[A-Za-z0-9_]+")
+_swept = threading.Lock()
+_swept_once: list[bool] = []
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_directories(root: Path | None = None) -> list[Path]:
+    """Remove private directories left by hosts that died without cleaning up (SIGKILL).
+
+    Only directories named ``wvx-<pid>-*`` under ``root`` (the temp directory), owned by
+    this user, real directories (not symlinks), whose host ``pid`` no longer runs. A pid
+    reused by another process keeps its directory until a later sweep. Returns what was
+    removed.
+    """
+    root = Path(tempfile.gettempdir()) if root is None else root
+    removed: list[Path] = []
+    try:
+        entries = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _STALE.fullmatch(entry.name)
+        if match is None or int(match.group(1)) == os.getpid():
+            continue
+        try:
+            info = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
+            continue
+        if _pid_alive(int(match.group(1))):
+            continue
+        shutil.rmtree(entry.path, ignore_errors=True)
+        removed.append(Path(entry.path))
+    return removed
+
+
+def _sweep_once() -> None:
+    """Remove stale private directories, the first time this host starts a plugin."""
+    with _swept:
+        if _swept_once:
+            return
+        _swept_once.append(True)
+    for path in remove_stale_directories():
+        logging.getLogger("weaviate_ext").info(
+            "removed %s, left behind by a host that is gone", path
+        )
+
 
 @atexit.register
 def _stop_all() -> None:
@@ -129,7 +193,8 @@ class PluginProcess:
         self.failures = 0
         self.restarts = 0
         self._numbers = 0
-        self.directory = Path(tempfile.mkdtemp(prefix="wvx-"))
+        _sweep_once()
+        self.directory = Path(tempfile.mkdtemp(prefix=f"{DIRECTORY_PREFIX}{os.getpid()}-"))
         self.socket_path = self.directory / "plugin.sock"
         resources = manifest.spec.resources
         self._memory = resources.memory
@@ -328,6 +393,25 @@ class PluginProcess:
             if self.state is State.CLOSED:
                 raise NotServing("it was stopped")
             raise NotServing(f"it is restarting after a crash ({self.reason})")
+
+    def runtime_status(self) -> tuple[str, str | None]:
+        """``("serving", None)``, ``("restarting", why)`` or ``("failed", why)``; never blocks.
+
+        A plugin still starting counts as restarting; a closed one as failed ("stopped").
+        """
+        state, reason = self.state, self.reason
+        if state is State.RUNNING:
+            return "serving", None
+        if state is State.FAILED:
+            return "failed", reason
+        if state is State.CLOSED:
+            return "failed", "stopped (unloaded or the host is closing)"
+        if state is State.STARTING:
+            return "restarting", "starting"
+        return (
+            "restarting",
+            f"restart {self.failures} of at most {self.settings.max_restarts} after: {reason}",
+        )
 
     def died(self, generation: Generation, wait: float = 0.5) -> bool:
         """Whether ``generation``'s process has exited (waiting a little for the news)."""

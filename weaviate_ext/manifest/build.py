@@ -19,6 +19,7 @@ from weaviate_ext.manifest.model import (
     Permissions,
     Resources,
     Spec,
+    Tls,
 )
 
 KNOWN_CAPABILITIES = ("dimensions", "maxBatchSize", "deterministic", "normalized")
@@ -75,6 +76,7 @@ def _build_spec(spec: dict[str, Any], positions: Positions) -> Spec:
             for key, entry in spec.get("config", {}).items()
         },
         permissions=_build_permissions(spec.get("permissions", {})),
+        tls=_build_tls(spec["tls"]) if "tls" in spec else None,
     )
 
 
@@ -117,4 +119,13 @@ def _build_permissions(permissions: dict[str, Any]) -> Permissions:
             DirectoryGrant(host=d["host"], guest=d["guest"], mode=d.get("mode", "ro"))
             for d in permissions.get("directories", ())
         ),
+    )
+
+
+def _build_tls(tls: dict[str, Any]) -> Tls:
+    return Tls(
+        ca=tls.get("ca"),
+        cert=tls.get("cert"),
+        key=tls.get("key"),
+        server_name=tls.get("serverName"),
     )

@@ -7,7 +7,8 @@ Three steps, each reporting every problem it finds as ``file:line: field: messag
    readable messages (enum, unknown field with a did-you-mean, missing field, type,
    pattern with what was expected, const, minimum/maximum);
 3. checks a schema cannot express: quantities, version ranges, dependency names,
-   config defaults against their type, ``binary`` staying inside the plugin directory.
+   config defaults against their type, ``binary`` and the ``tls`` files staying inside
+   the plugin directory.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from weaviate_ext.manifest.build import KNOWN_CAPABILITIES, build_manifest
 from weaviate_ext.manifest.messages import (
     TYPE_NAMES,
     dotted,
+    join,
     mapping,
     matches_type,
     quantity_message,
@@ -100,10 +102,10 @@ def parse_manifest(
 
     ``filename`` names the file in messages; ``path`` is the file the text came from
     (it sets :attr:`Manifest.path`, so relative paths resolve against its directory).
-    With ``check_files``, ``spec.binary`` must exist inside that directory (the current
-    directory without ``path``). Raises :class:`ManifestError` listing every problem,
-    sorted by line. The default of a ``secret: true`` config key is held in a
-    :class:`~weaviate_ext.manifest.Secret`.
+    With ``check_files``, ``spec.binary`` and the ``spec.tls`` files must exist inside
+    that directory (the current directory without ``path``). Raises
+    :class:`ManifestError` listing every problem, sorted by line. The default of a
+    ``secret: true`` config key is held in a :class:`~weaviate_ext.manifest.Secret`.
     """
     data, positions = read_yaml(text, filename)
     checker = _Checker(filename, positions)
@@ -154,11 +156,25 @@ class _Checker:
 
     def schema_error(self, error: ValidationError) -> None:
         field = dotted(error.absolute_path)
+        if error.validator == "dependentRequired" and isinstance(error.instance, dict):
+            self.dependent_required(error, field)
+            return
         for problem_field, message in translate(error, field):
             parse = _QUANTITIES.get(problem_field)
             if parse is not None:
                 message = quantity_message(parse, error.instance) or message
             self.add(problem_field, message)
+
+    def dependent_required(self, error: ValidationError, field: str) -> None:
+        for name, needed in dict(error.validator_value).items():
+            if name not in error.instance:
+                continue
+            for other in needed:
+                if other not in error.instance:
+                    self.add(
+                        join(field, name),
+                        f"{name!r} needs {other!r} too (give both or neither)",
+                    )
 
     def has_problem(self, field: str) -> bool:
         return any(p.field == field or p.field.startswith(field + ".") for p in self.problems)
@@ -178,7 +194,10 @@ class _Checker:
         self.config(mapping(spec.get("config")))
         self.capabilities(mapping(spec.get("capabilities")))
         self.command(spec.get("command"))
-        self.binary(spec.get("binary"), path, check_files)
+        self.relative_file("spec.binary", spec.get("binary"), path, check_files)
+        tls = mapping(spec.get("tls"))
+        for key in ("ca", "cert", "key"):
+            self.relative_file(f"spec.tls.{key}", tls.get(key), path, check_files)
 
     def reserved_name(self, value: Any) -> None:
         if value == FRAMEWORK_NAME:
@@ -270,25 +289,26 @@ class _Checker:
         if not words:
             self.add("spec.command", "must not be empty")
 
-    def binary(self, value: Any, path: Path | None, check_files: bool) -> None:
-        if not isinstance(value, str) or not value or self.has_problem("spec.binary"):
+    def relative_file(self, field: str, value: Any, path: Path | None, check_files: bool) -> None:
+        """``value`` names a file inside the plugin directory (``spec.binary``, TLS files)."""
+        if not isinstance(value, str) or not value or self.has_problem(field):
             return
         parts = re.split(r"[/\\]", value)
         if value.startswith(("/", "\\")) or re.match(r"[A-Za-z]:", value):
             self.add(
-                "spec.binary",
+                field,
                 f"{value!r} is an absolute path; expected a path relative to the plugin directory",
             )
         elif ".." in parts:
-            self.add("spec.binary", f"{value!r} leaves the plugin directory ('..' is not allowed)")
+            self.add(field, f"{value!r} leaves the plugin directory ('..' is not allowed)")
         elif check_files:
             directory = path.parent if path is not None else Path.cwd()
-            problem = _binary_problem(directory, value)
+            problem = _file_problem(directory, value)
             if problem:
-                self.add("spec.binary", problem)
+                self.add(field, problem)
 
 
-def _binary_problem(directory: Path, value: str) -> str | None:
+def _file_problem(directory: Path, value: str) -> str | None:
     """Why ``value`` is not a regular file inside ``directory``, or ``None`` if it is."""
     try:
         root = directory.resolve()

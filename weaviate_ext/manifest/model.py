@@ -139,6 +139,23 @@ class Permissions:
 
 
 @attrs.frozen
+class Tls:
+    """``spec.tls``: TLS for a remote grpc plugin (``spec.address``).
+
+    ``ca``, ``cert`` and ``key`` are PEM files relative to the plugin directory (each
+    stays inside it, like ``binary``): the CA certificates that sign the server's
+    certificate (``None``: the system's roots) and the client certificate chain and
+    private key for mutual TLS (both or neither). ``server_name`` (``serverName``) is
+    the name the server's certificate must carry when it differs from the address's host.
+    """
+
+    ca: str | None = None
+    cert: str | None = None
+    key: str | None = None
+    server_name: str | None = None
+
+
+@attrs.frozen
 class Spec:
     """``spec``: what the plugin is and how to run it.
 
@@ -146,6 +163,7 @@ class Spec:
     (grpc: the process to start) and ``address`` (grpc: a running service) say where the
     code is; which one a runtime needs is up to its bridge. ``timeout`` is the default
     per-call deadline in seconds. ``sha256`` is the declared digest of ``binary``.
+    ``tls`` configures TLS for ``address`` (``None``: a plaintext connection).
     """
 
     type: str
@@ -161,6 +179,7 @@ class Spec:
     capabilities: Capabilities = Capabilities()
     config: Mapping[str, ConfigField] = attrs.field(factory=dict, converter=_frozen_mapping)
     permissions: Permissions = Permissions()
+    tls: Tls | None = None
 
 
 @attrs.frozen

@@ -92,8 +92,12 @@ def wasm_params(export: str) -> tuple[int, int]:
     return sum(1 if k == "i" else 2 for k in kinds), 1
 
 
-def c_declaration(export: str) -> str:
-    """The C prototype of an export, for ``cffi``."""
+def c_declaration(export: str, buffer: str = "const uint8_t *") -> str:
+    """The C prototype of an export, for ``cffi``.
+
+    ``buffer`` is the C type declared for a byte buffer's pointer: the native bridge
+    declares ``const char *`` (the same ABI), so that ``cffi`` passes a ``bytes`` object's
+    own storage without a conversion object per call."""
     fixed = {
         "wv_abi_version": "uint32_t wv_abi_version(void);",
         "wv_alloc": "void *wv_alloc(uint32_t size);",
@@ -104,7 +108,7 @@ def c_declaration(export: str) -> str:
     if export in fixed:
         return fixed[export]
     kind_types = {
-        "b": "const uint8_t *, uint32_t",
+        "b": f"{buffer}, uint32_t",
         "i": "uint32_t",
         "o": "const uint8_t **, uint32_t *",
     }
@@ -168,13 +172,24 @@ def utf8(text: str, what: str) -> bytes:
         raise InvalidInput(f"{what} is not valid Unicode text ({exc.reason})") from None
 
 
+_U32 = struct.Struct("<I").pack
+
+
 def pack_strings(texts: Sequence[str], what: str = "texts") -> bytes:
-    """Packed strings: each a u32 little-endian byte length followed by UTF-8 bytes."""
-    parts: list[bytes] = []
-    for text in texts:
-        data = utf8(text, what)
-        parts.append(struct.pack("<I", len(data)))
-        parts.append(data)
+    """Packed strings: each a u32 little-endian byte length followed by UTF-8 bytes.
+
+    One ``encode`` per text and one ``join``; the per-text error message (and the
+    refusal of text without a UTF-8 form) comes from :func:`utf8`."""
+    try:
+        if len(texts) == 1:
+            data = texts[0].encode("utf-8")
+            return _U32(len(data)) + data
+        encoded = [text.encode("utf-8") for text in texts]
+    except UnicodeEncodeError:
+        encoded = [utf8(text, what) for text in texts]
+    parts: list[bytes] = [b""] * (2 * len(encoded))
+    parts[::2] = [_U32(len(data)) for data in encoded]
+    parts[1::2] = encoded
     return b"".join(parts)
 
 

@@ -33,6 +33,16 @@ from weaviate_ext.types import Identity
 _DONE = object()
 
 
+def _json_utf8(value: Any, what: str) -> bytes:
+    """``value`` as the UTF-8 JSON text the ABI passes (non-ASCII as UTF-8, not ``\\u``
+    escapes, like the config of ``wv_init``, so a plugin with a simple JSON reader sees
+    the same bytes the caller gave); :class:`InvalidInput` for text with no UTF-8 form."""
+    try:
+        return json.dumps(value, default=str, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidInput(f"{what} is not valid Unicode text ({exc.reason})") from None
+
+
 class CAbiPlugin:
     """Base: lifecycle hooks and status checking."""
 
@@ -75,6 +85,15 @@ class CAbiPlugin:
         if status < 0:
             self._fail(session, hook, status)
         return status
+
+    def _expect(self, status: int, allowed: tuple[int, ...], hook: str) -> None:
+        """Refuse a success status the hook does not define (e.g. ``wv_authorize``
+        returning 5 is neither allow, deny nor abstain)."""
+        if status not in allowed:
+            expected = ", ".join(str(a) for a in allowed)
+            raise PluginOutputError(
+                self.name, hook, f"returned status {status}; expected one of {expected}"
+            )
 
     def _text_output(self, session: Session, hook: str) -> str:
         try:
@@ -177,7 +196,7 @@ class GeneratorPlugin(CAbiPlugin):
 
     @staticmethod
     def _options(options: Mapping[str, Any]) -> bytes:
-        return json.dumps(dict(options), default=str).encode("utf-8")
+        return _json_utf8(dict(options), "options")
 
     @hookimpl
     def generate(self, prompt: str, options: Mapping[str, Any], deadline: Deadline) -> str:
@@ -263,13 +282,16 @@ class StoragePlugin(CAbiPlugin):
             status = self._call(session, "retrieve", "wv_retrieve", (abi.utf8(key, "key"),))
             if status == abi.WV_NOT_FOUND:
                 return None
+            self._expect(status, (abi.WV_OK,), "retrieve")
             return bytes(session.output())
 
     @hookimpl
     def delete(self, key: str, deadline: Deadline) -> bool:
         """``True`` when the key existed."""
         with self.backend.session("delete", deadline) as session:
-            return self._call(session, "delete", "wv_delete", (abi.utf8(key, "key"),)) == 1
+            status = self._call(session, "delete", "wv_delete", (abi.utf8(key, "key"),))
+        self._expect(status, (0, 1), "delete")
+        return status == 1
 
 
 class AuthPlugin(CAbiPlugin):
@@ -281,11 +303,12 @@ class AuthPlugin(CAbiPlugin):
     def authenticate(self, credentials: Mapping[str, str], deadline: Deadline) -> Identity | None:
         """The identity the plugin recognises, ``None`` (``WV_NOT_FOUND``), or
         :class:`AuthenticationError` (``WV_ERR_DENIED``)."""
-        creds = json.dumps(dict(credentials), default=str).encode("utf-8")
+        creds = _json_utf8(dict(credentials), "credentials")
         with self.backend.session("authenticate", deadline) as session:
             status = self._call(session, "authenticate", "wv_authenticate", (creds,))
             if status == abi.WV_NOT_FOUND:
                 return None
+            self._expect(status, (abi.WV_OK,), "authenticate")
             found = self._json_output(session, "authenticate")
         if not isinstance(found, dict) or not isinstance(found.get("subject"), str):
             raise PluginOutputError(self.name, "authenticate", "identity JSON has no subject")
@@ -308,12 +331,13 @@ class AuthPlugin(CAbiPlugin):
             "claims": dict(identity.claims),
         }
         args = (
-            json.dumps(who, default=str).encode("utf-8"),
+            _json_utf8(who, "identity"),
             abi.utf8(resource, "resource"),
             abi.utf8(action, "action"),
         )
         with self.backend.session("authorize", deadline) as session:
             status = self._call(session, "authorize", "wv_authorize", args)
+        self._expect(status, (0, 1, abi.WV_ABSTAIN), "authorize")
         return None if status == abi.WV_ABSTAIN else status == 1
 
 

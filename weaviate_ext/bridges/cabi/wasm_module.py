@@ -4,11 +4,15 @@ module against the C ABI. Used by :mod:`weaviate_ext.bridges.wasm`."""
 
 from __future__ import annotations
 
+import ctypes
 import importlib.metadata
 import logging
 import os
+import signal
+import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import wasmtime
 
@@ -29,6 +33,65 @@ _engine_lock = threading.Lock()
 _engine: wasmtime.Engine | None = None
 
 
+class _TrapHandlers:
+    """wasmtime's signal handlers, kept in place.
+
+    wasmtime turns a trap (``ud2``, a guard-page fault) into an error with handlers for
+    SIGILL, SIGSEGV, SIGBUS and SIGFPE that it installs when the first engine is made.
+    Whoever restores older handlers afterwards -- ``faulthandler.disable()`` does, and
+    so does every in-process pytest session (pytester) when it ends -- makes the next
+    trap kill the process. The handlers are saved right after the engine is made and
+    put back (with a warning) when :meth:`check` finds them replaced; the epoch ticker
+    checks every tick and each plugin load checks before its first call. Linux only (the
+    ``struct sigaction`` is kept as opaque bytes; only its handler pointer is compared).
+    """
+
+    SIGNALS = ("SIGILL", "SIGSEGV", "SIGBUS", "SIGFPE")
+    SIZE = 512
+    """Bytes reserved for a ``struct sigaction`` (152 on x86_64 and aarch64 glibc)."""
+
+    def __init__(self) -> None:
+        self._libc: Any = None
+        self._saved: dict[int, Any] = {}
+        self._warned = False
+        if sys.platform.startswith("linux"):
+            try:
+                self._libc = ctypes.CDLL(None, use_errno=True)
+                self._libc.sigaction.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+            except (OSError, AttributeError):  # pragma: no cover - no libc sigaction
+                self._libc = None
+
+    def _current(self, signum: int) -> Any:
+        buf = ctypes.create_string_buffer(self.SIZE)
+        self._libc.sigaction(signum, None, buf)
+        return buf
+
+    def save(self) -> None:
+        """Remember the handlers in place now (just after wasmtime installed its own)."""
+        if self._libc is None:
+            return
+        for name in self.SIGNALS:
+            signum = int(getattr(signal, name))
+            self._saved[signum] = self._current(signum)
+
+    def check(self) -> None:
+        """Put wasmtime's handlers back where something replaced them."""
+        size = ctypes.sizeof(ctypes.c_void_p)
+        for signum, saved in self._saved.items():
+            if self._current(signum).raw[:size] != saved.raw[:size]:
+                self._libc.sigaction(signum, saved, None)
+                if not self._warned:
+                    self._warned = True
+                    log.warning(
+                        "wasm runtime: the handler of signal %d was replaced (e.g. by "
+                        "faulthandler.disable()); wasmtime's trap handlers were put back",
+                        signum,
+                    )
+
+
+trap_handlers = _TrapHandlers()
+
+
 def engine() -> wasmtime.Engine:
     """The engine every wasm plugin of this process shares (epoch interruption on)."""
     global _engine
@@ -37,6 +100,7 @@ def engine() -> wasmtime.Engine:
             config = wasmtime.Config()
             config.epoch_interruption = True
             _engine = wasmtime.Engine(config)
+            trap_handlers.save()
         return _engine
 
 
@@ -58,6 +122,7 @@ class _Ticker:
                 def run() -> None:
                     while not stop.wait(TICK):
                         eng.increment_epoch()
+                        trap_handlers.check()
 
                 threading.Thread(target=run, name="weaviate-ext-wasm-epoch", daemon=True).start()
 

@@ -1,0 +1,7 @@
+#!/bin/sh
+# Build apikey-auth (C) from one C source: plugin.wasm (plugin.yaml, runtime wasm) and
+# plugin.so (plugin-native.yaml, runtime native). Nothing built is committed.
+set -eu
+cd "$(dirname "$0")"
+../../../sdk/c/build-plugin.sh plugin src/apikey_auth.c
+echo "c-auth: ok"
