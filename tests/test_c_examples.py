@@ -8,7 +8,6 @@ import hashlib
 import hmac
 import os
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,12 +69,6 @@ def examples() -> Path:
     """Build the three examples in place (their build.sh through build_examples.sh)."""
     run_build(["bash", str(ROOT / "scripts" / "build_examples.sh"), *NEW_EXAMPLES])
     return EXAMPLES
-
-
-@pytest.fixture
-def manager() -> Iterator[PluginManager]:
-    with PluginManager(discover=False) as m:
-        yield m
 
 
 def manifest_path(examples: Path, directory: str, runtime: str) -> Path:

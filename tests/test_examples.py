@@ -8,7 +8,6 @@ import math
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -74,12 +73,6 @@ def example_config(directory: str, tmp_path: Path) -> dict[str, Any] | None:
     if directory == "python-apikey-auth":
         return auth_config()
     return None
-
-
-@pytest.fixture
-def manager() -> Iterator[PluginManager]:
-    with PluginManager(discover=False) as m:
-        yield m
 
 
 # -- layout and build ----------------------------------------------------------------------

@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -36,12 +35,6 @@ def examples() -> Path:
 @pytest.fixture(scope="session")
 def faults(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_faults(tmp_path_factory.mktemp("cabi-native"))
-
-
-@pytest.fixture
-def manager() -> Iterator[PluginManager]:
-    with PluginManager(discover=False) as m:
-        yield m
 
 
 def load_fault(manager: PluginManager, faults: Path, tmp_path: Path, **kwargs: object) -> str:

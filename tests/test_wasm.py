@@ -51,12 +51,6 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monk
     return path
 
 
-@pytest.fixture
-def manager() -> Iterator[PluginManager]:
-    with PluginManager(discover=False) as m:
-        yield m
-
-
 def load_fault(manager: PluginManager, faults: Path, tmp_path: Path, **kwargs: object) -> str:
     binary = faults / f"{kwargs.pop('binary', 'faults')}.wasm"
     manifest = fault_manifest(tmp_path, binary, runtime="wasm", **kwargs)  # type: ignore[arg-type]
