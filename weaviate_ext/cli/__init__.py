@@ -12,7 +12,13 @@ Every command is a thin layer over :class:`~weaviate_ext.PluginManager` and
   the loaded plugins' secrets (:attr:`PluginConfig.secret_values`).
 """
 
-from weaviate_ext.cli import _call, _inspect, _list, _validate  # noqa: F401  (registers commands)
+# each import registers its commands on the group
+from weaviate_ext.cli import (
+    _call,  # noqa: F401
+    _inspect,  # noqa: F401
+    _list,  # noqa: F401
+    _validate,  # noqa: F401
+)
 from weaviate_ext.cli._app import cli, main
 
 __all__ = ["cli", "main"]
