@@ -1,4 +1,4 @@
-"""wasm vs native: the same C vectorizer (examples/plugins/custom-vectorizer) called
+"""wasm vs native: the same C vectorizer (examples/plugins/c-vectorizer) called
 through the manager's handle as a wasm module and as a shared library, single text and
 a batch of 100, plus the floors (a direct cffi call of the native export, and the wasm
 export called straight through the C API fast path), and cold loads of the wasm plugin
@@ -6,7 +6,7 @@ with and without the compiled-module cache.
 
     python benchmarks/wasm_vs_native.py [--quick]
 
-Builds the example first (examples/plugins/custom-vectorizer/build.sh). Timings are the
+Builds the example first (examples/plugins/c-vectorizer/build.sh). Timings are the
 best of N interleaved rounds (every case runs once per round, so a noisy moment hits
 all of them alike); each round times a block of calls. Besides the headline cases it
 measures, for the record:
@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-EXAMPLE = ROOT / "examples" / "plugins" / "custom-vectorizer"
+EXAMPLE = ROOT / "examples" / "plugins" / "c-vectorizer"
 SENTENCE = "Vector databases store embeddings for similarity search!!"  # 60 bytes
 BATCH = [f"{SENTENCE} #{i}" for i in range(100)]
 
@@ -104,7 +104,7 @@ class DirectWasm:
         linker.define_func(
             abi.EMIT_MODULE, abi.EMIT_NAME, wasmtime.FuncType([i32, i32], [i32]), lambda a, b: 1
         )
-        module = wasmtime.Module.from_file(engine, str(EXAMPLE / "plugin-binary.wasm"))
+        module = wasmtime.Module.from_file(engine, str(EXAMPLE / "plugin.wasm"))
         exports = linker.instantiate(store, module).exports(store)
         names = ("wv_alloc", "wv_init", "wv_vectorize_batch")
         funcs: dict[str, Any] = {n: exports[n] for n in (*names, "_initialize")}
@@ -143,16 +143,16 @@ def main() -> None:
     with PluginManager(discover=False) as manager, PluginManager(discover=False) as slow:
         manager.load(EXAMPLE / "plugin.yaml")
         manager.load(EXAMPLE / "plugin-native.yaml")
-        wasm_h = manager.get_vectorizer("custom-embedder")
-        native_h = manager.get_vectorizer("custom-embedder-native")
+        wasm_h = manager.get_vectorizer("c-embedder")
+        native_h = manager.get_vectorizer("c-embedder-native")
         os.environ[capi.ENV_SWITCH] = "0"
         try:
             slow.load(EXAMPLE / "plugin.yaml")
         finally:
             del os.environ[capi.ENV_SWITCH]
-        slow_h = slow.get_vectorizer("custom-embedder")
+        slow_h = slow.get_vectorizer("c-embedder")
 
-        lib = native.ffi.dlopen(str((EXAMPLE / "plugin-binary.so").resolve()))
+        lib = native.ffi.dlopen(str((EXAMPLE / "plugin.so").resolve()))
         out_ptr = native.ffi.new("const uint8_t **")
         out_len = native.ffi.new("uint32_t *")
         one, hundred = abi.pack_strings([SENTENCE]), abi.pack_strings(BATCH)
@@ -179,7 +179,7 @@ def main() -> None:
             },
             rounds,
         )
-        fast_path = bool(manager.registry.get_plugin("custom-embedder").backend.fast_path)
+        fast_path = bool(manager.registry.get_plugin("c-embedder").backend.fast_path)
     no_cache, cached = cold_loads_ms(cache, 5 if quick else 10)
     results["cold_load_no_cache_ms"] = no_cache
     results["cold_load_cached_ms"] = cached

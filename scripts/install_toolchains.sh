@@ -3,7 +3,7 @@
 # the wasm32 compiler runtime (C -> .wasm), gcc (C -> .so), and Debian's Rust with the
 # wasm32 standard library and lld-14 (Rust -> .wasm: rustc 1.63, target wasm32-wasi;
 # the examples call /usr/bin/cargo with RUSTC set to Debian's rustc, see
-# examples/plugins/rust-vectorizer/build.sh).
+# examples/plugins/custom-vectorizer/build.sh).
 # Debian 12, as root (or with sudo); quiet and idempotent: nothing is done when every
 # package is already installed.
 set -euo pipefail

@@ -45,10 +45,10 @@ def load_fault(manager: PluginManager, faults: Path, tmp_path: Path, **kwargs: o
     return str(manager.load(manifest).name)
 
 
-def test_custom_vectorizer_native_has_768_dimensions(examples: Path) -> None:
+def test_c_vectorizer_native_has_768_dimensions(examples: Path) -> None:
     with PluginManager(discover=False) as manager:
-        manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
-        vector = manager.get_vectorizer("custom-embedder-native").vectorize_text("test")
+        manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
+        vector = manager.get_vectorizer("c-embedder-native").vectorize_text("test")
         assert len(vector) == 768
 
 
@@ -132,8 +132,8 @@ def test_native_plugins_see_the_environment(
 
 def test_calls_reuse_one_session_and_nested_calls_get_their_own(examples: Path) -> None:
     with PluginManager(discover=False) as manager:
-        manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
-        plugin = manager.registry.get_plugin("custom-embedder-native")
+        manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
+        plugin = manager.registry.get_plugin("c-embedder-native")
         assert plugin is not None
         backend = plugin.backend
         with backend.session("vectorize_batch", None) as outer:
@@ -147,8 +147,8 @@ def test_calls_reuse_one_session_and_nested_calls_get_their_own(examples: Path) 
 
 def test_concurrent_native_calls_get_their_own_results(examples: Path) -> None:
     with PluginManager(discover=False) as manager:
-        manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
-        handle = manager.get_vectorizer("custom-embedder-native")
+        manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
+        handle = manager.get_vectorizer("c-embedder-native")
         texts = [f"text {i}" for i in range(8)]
         expected = {t: handle.vectorize_text(t) for t in texts}
         errors: list[BaseException] = []

@@ -1,4 +1,4 @@
-"""The wasm runtime: the product spec's custom-vectorizer, the C examples, the module
+"""The wasm runtime: the C vectorizer and the other C examples, the module
 cache, and every fault plugin of tests/cabi (sandbox, deadline, memory, traps, ABI)."""
 
 from __future__ import annotations
@@ -60,25 +60,25 @@ def load_fault(manager: PluginManager, faults: Path, tmp_path: Path, **kwargs: o
 # -- the product spec -------------------------------------------------------------------
 
 
-def test_product_spec_custom_vectorizer_has_768_dimensions(examples: Path) -> None:
-    """The spec's Go test, in Python, as written: load, get_vectorizer, vectorize_text."""
+def test_c_vectorizer_has_768_dimensions(examples: Path) -> None:
+    """The spec's 768-dimension test against the C twin of custom-vectorizer."""
     manager = PluginManager()
     try:
-        manager.load(examples / "custom-vectorizer" / "plugin.yaml")
-        vectorizer = manager.get_vectorizer("custom-embedder")
+        manager.load(examples / "c-vectorizer" / "plugin.yaml")
+        vectorizer = manager.get_vectorizer("c-embedder")
         vector = vectorizer.vectorize_text("test")
         assert len(vector) == 768
     finally:
         manager.close()
 
 
-def test_custom_vectorizer_loads_its_model_through_the_granted_directory(
+def test_c_vectorizer_loads_its_model_through_the_granted_directory(
     examples: Path, manager: PluginManager, caplog: pytest.LogCaptureFixture
 ) -> None:
-    with caplog.at_level(logging.INFO, logger="weaviate_ext.plugin.custom-embedder"):
-        manager.load(examples / "custom-vectorizer" / "plugin.yaml")
+    with caplog.at_level(logging.INFO, logger="weaviate_ext.plugin.c-embedder"):
+        manager.load(examples / "c-vectorizer" / "plugin.yaml")
     assert any("loaded /model/model.bin (768 dimensions)" in r.message for r in caplog.records)
-    handle = manager.get_vectorizer("custom-embedder")
+    handle = manager.get_vectorizer("c-embedder")
     a, b, c = handle.vectorize_batch(
         ["vector search engine", "vector search engines", "cooking pasta tonight"]
     )
@@ -86,10 +86,10 @@ def test_custom_vectorizer_loads_its_model_through_the_granted_directory(
     assert abs(float(np.linalg.norm(a)) - 1.0) < 1e-5
 
 
-def test_custom_vectorizer_without_its_model_refuses_to_load(
+def test_c_vectorizer_without_its_model_refuses_to_load(
     examples: Path, manager: PluginManager
 ) -> None:
-    path = examples / "custom-vectorizer" / "plugin.yaml"
+    path = examples / "c-vectorizer" / "plugin.yaml"
     with pytest.raises(PluginLoadError, match="cannot open model file /model/missing.bin"):
         manager.load(path, config={"modelPath": "/model/missing.bin"})
 
@@ -105,19 +105,19 @@ def test_c_example_passes_conformance_as_wasm(
 
 
 def test_wasm_and_native_builds_agree(examples: Path, manager: PluginManager) -> None:
-    manager.load(examples / "custom-vectorizer" / "plugin.yaml")
-    manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+    manager.load(examples / "c-vectorizer" / "plugin.yaml")
+    manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
     texts = ["test", "Vector search 🚀", ""]
-    wasm_out = manager.get_vectorizer("custom-embedder").vectorize_batch(texts)
-    native_out = manager.get_vectorizer("custom-embedder-native").vectorize_batch(texts)
+    wasm_out = manager.get_vectorizer("c-embedder").vectorize_batch(texts)
+    native_out = manager.get_vectorizer("c-embedder-native").vectorize_batch(texts)
     assert np.array_equal(wasm_out, native_out)
 
 
 def test_allowed_runtimes_refuses_native(examples: Path) -> None:
     with PluginManager(discover=False, allowed_runtimes={"python", "wasm"}) as manager:
-        manager.load(examples / "custom-vectorizer" / "plugin.yaml")
+        manager.load(examples / "c-vectorizer" / "plugin.yaml")
         with pytest.raises(RuntimeNotAllowed, match="runtime 'native' is not allowed"):
-            manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
+            manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
 
 
 # -- module cache ------------------------------------------------------------------------
@@ -401,22 +401,22 @@ TEXTS = ["test", "Vector search 🚀", "", "x" * 5000, "Vector databases store e
 def test_the_fast_path_is_used_and_agrees_with_wasmtime_py(
     examples: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    manifest = examples / "custom-vectorizer" / "plugin.yaml"
+    manifest = examples / "c-vectorizer" / "plugin.yaml"
     capi.reset()
     with PluginManager(discover=False) as fast:
         fast.load(manifest)
-        instance = _instance(fast, "custom-embedder")
+        instance = _instance(fast, "c-embedder")
         assert instance.fast_path and instance.fast is not None
         assert instance.fast.has("wv_vectorize_batch") and instance.fast.has("wv_alloc")
-        handle = fast.get_vectorizer("custom-embedder")
+        handle = fast.get_vectorizer("c-embedder")
         fast_out = handle.vectorize_batch(TEXTS)
         fast_single = handle.vectorize_text(TEXTS[1])
     monkeypatch.setenv(capi.ENV_SWITCH, "0")
     capi.reset()
     with PluginManager(discover=False) as slow:
         slow.load(manifest)
-        assert not _instance(slow, "custom-embedder").fast_path
-        handle = slow.get_vectorizer("custom-embedder")
+        assert not _instance(slow, "c-embedder").fast_path
+        handle = slow.get_vectorizer("c-embedder")
         assert np.array_equal(handle.vectorize_batch(TEXTS), fast_out)
         assert np.array_equal(handle.vectorize_text(TEXTS[1]), fast_single)
     capi.reset()
@@ -427,16 +427,16 @@ def test_without_the_c_api_symbols_the_bridge_falls_back(
 ) -> None:
     """A library without the symbols (here: the example's own .so) -> wasmtime-py calls,
     a log line saying why, the same results."""
-    not_wasmtime = examples / "custom-vectorizer" / "plugin-binary.so"
+    not_wasmtime = examples / "c-vectorizer" / "plugin.so"
     monkeypatch.setattr(capi, "library_path", lambda: not_wasmtime)
     capi.reset()
     try:
         with PluginManager(discover=False) as manager, caplog.at_level(logging.INFO):
-            manager.load(examples / "custom-vectorizer" / "plugin.yaml")
-            manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
-            assert not _instance(manager, "custom-embedder").fast_path
-            wasm_out = manager.get_vectorizer("custom-embedder").vectorize_batch(TEXTS)
-            native_out = manager.get_vectorizer("custom-embedder-native").vectorize_batch(TEXTS)
+            manager.load(examples / "c-vectorizer" / "plugin.yaml")
+            manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
+            assert not _instance(manager, "c-embedder").fast_path
+            wasm_out = manager.get_vectorizer("c-embedder").vectorize_batch(TEXTS)
+            native_out = manager.get_vectorizer("c-embedder-native").vectorize_batch(TEXTS)
             assert np.array_equal(wasm_out, native_out)
     finally:
         capi.reset()
@@ -485,19 +485,19 @@ def test_memory_growth_during_a_call_remakes_the_view(
 ) -> None:
     """The plugin's output buffer grows linear memory inside wv_vectorize_batch; the
     output is read from the grown memory, and matches the native build."""
-    manager.load(examples / "custom-vectorizer" / "plugin.yaml")
-    manager.load(examples / "custom-vectorizer" / "plugin-native.yaml")
-    instance = _instance(manager, "custom-embedder")
+    manager.load(examples / "c-vectorizer" / "plugin.yaml")
+    manager.load(examples / "c-vectorizer" / "plugin-native.yaml")
+    instance = _instance(manager, "c-embedder")
     before = instance.memory.data_len(instance.store)
     texts = [f"text number {i}" for i in range(100)]  # 100 x 768 float32 = 300 KiB out
-    out = manager.get_vectorizer("custom-embedder").vectorize_batch(texts)
+    out = manager.get_vectorizer("c-embedder").vectorize_batch(texts)
     after = instance.memory.data_len(instance.store)
     assert after > before
     if instance.fast is not None:
         assert instance.fast.size == after == len(instance.fast.mem)
-    expected = manager.get_vectorizer("custom-embedder-native").vectorize_batch(texts)
+    expected = manager.get_vectorizer("c-embedder-native").vectorize_batch(texts)
     assert np.array_equal(out, expected)
-    assert np.array_equal(manager.get_vectorizer("custom-embedder").vectorize_batch(texts), out)
+    assert np.array_equal(manager.get_vectorizer("c-embedder").vectorize_batch(texts), out)
 
 
 def test_trap_handlers_are_put_back_after_faulthandler_disable(

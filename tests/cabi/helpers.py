@@ -14,7 +14,7 @@ import yaml
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples" / "plugins"
 C_EXAMPLES = {
-    "custom-vectorizer": ("custom-embedder", "plugin-binary"),
+    "c-vectorizer": ("c-embedder", "plugin"),
     "c-reranker": ("overlap-reranker", "plugin"),
     "c-transformer": ("whitespace-normalizer", "plugin"),
 }

@@ -200,6 +200,20 @@ impl Config {
     pub fn get_bool_or(&self, key: &str, default: bool) -> Result<bool> {
         if self.has(key) { self.get_bool(key) } else { Ok(default) }
     }
+
+    /// A file path from the config, ready to open. wasm: unchanged (the sandbox sees
+    /// only the directories its manifest grants, under their guest names). Native: a
+    /// relative path is taken relative to the directory of the plugin's shared library,
+    /// so a manifest can name files next to it whatever the host's working directory.
+    pub fn get_path(&self, key: &str) -> Result<std::path::PathBuf> {
+        let path = std::path::PathBuf::from(self.get_string(key)?);
+        if path.is_relative() {
+            if let Some(dir) = rt::library_dir() {
+                return Ok(dir.join(path));
+            }
+        }
+        Ok(path)
+    }
 }
 
 /// Who an auth plugin recognised.

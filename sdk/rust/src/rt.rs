@@ -168,6 +168,42 @@ pub fn emit(chunk: &[u8]) -> i32 {
     }
 }
 
+/// The directory of the shared library this code is in (native builds), found with
+/// `dladdr` on one of its own functions; `None` on wasm or when it cannot be told.
+#[cfg(not(target_arch = "wasm32"))]
+pub fn library_dir() -> Option<std::path::PathBuf> {
+    use std::os::raw::{c_char, c_int, c_void};
+    #[repr(C)]
+    struct DlInfo {
+        dli_fname: *const c_char,
+        dli_fbase: *mut c_void,
+        dli_sname: *const c_char,
+        dli_saddr: *mut c_void,
+    }
+    extern "C" {
+        fn dladdr(addr: *const c_void, info: *mut DlInfo) -> c_int;
+    }
+    let mut info = DlInfo {
+        dli_fname: std::ptr::null(),
+        dli_fbase: std::ptr::null_mut(),
+        dli_sname: std::ptr::null(),
+        dli_saddr: std::ptr::null_mut(),
+    };
+    let found = unsafe { dladdr(library_dir as *const c_void, &mut info) };
+    if found == 0 || info.dli_fname.is_null() {
+        return None;
+    }
+    let file = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let file = std::path::PathBuf::from(file.to_string_lossy().into_owned());
+    file.parent().map(|dir| dir.to_path_buf())
+}
+
+/// wasm: paths are the guest's; there is no library directory.
+#[cfg(target_arch = "wasm32")]
+pub fn library_dir() -> Option<std::path::PathBuf> {
+    None
+}
+
 /// The exports every plugin has, the plugin's slot and `wv_init`.
 #[doc(hidden)]
 #[macro_export]

@@ -1,5 +1,5 @@
 /*
- * custom-embedder: a hashing character-trigram vectorizer with a small model file.
+ * c-embedder: a hashing character-trigram vectorizer with a small model file.
  *
  * The model (build/model/model.bin, written by build.sh) holds the number of dimensions, a
  * hash seed and one weight per dimension:
@@ -60,7 +60,7 @@ WV_EXPORT int32_t wv_init(const uint8_t *config, uint32_t len) {
         return wv_error(WV_ERR_INVALID, "config.dimensions is %g but the model has %u", value,
                         model_dims);
     if (wv_json_get_number(config, len, "lowercase", &value) == 0) lowercase = value != 0;
-    printf("custom-embedder: loaded %s (%u dimensions)\n", path, model_dims);
+    printf("c-embedder: loaded %s (%u dimensions)\n", path, model_dims);
     fflush(stdout);
     return WV_OK;
 }

@@ -1,4 +1,5 @@
-//! rust-embedder: a hashing vectorizer written in Rust on weaviate_plugin_sdk.
+//! custom-embedder, the product spec's example vectorizer: a hashing vectorizer written
+//! in Rust on weaviate_plugin_sdk, built as WebAssembly and as a native shared library.
 //!
 //! `init` loads the model file named by `config.modelPath` (through the directory the
 //! manifest grants: build/model is /model in the sandbox); `vectorize_text` encodes a
@@ -6,7 +7,7 @@
 //! (lower-cased) text framed by spaces, and whole words -- and L2-normalises it.
 //!
 //! The model file (little-endian): b"WVHM", u32 version 1, u32 dims, u32 seed, then
-//! dims float32 weights; build.sh writes it (src/make_rust_model.py).
+//! dims float32 weights; build.sh writes it (src/make_model.py).
 
 use weaviate_plugin_sdk::*;
 
@@ -83,7 +84,8 @@ pub struct CustomVectorizer {
 
 impl VectorizerPlugin for CustomVectorizer {
     fn init(&mut self, config: Config) -> Result<()> {
-        let model = Model::load(&config.get_string("modelPath")?)?;
+        let path = config.get_path("modelPath")?;
+        let model = Model::load(&path.to_string_lossy())?;
         let dims = config.get_i64_or("dimensions", model.dims() as i64)?;
         if dims != model.dims() as i64 {
             return Err(Error::invalid(format!(
@@ -93,7 +95,7 @@ impl VectorizerPlugin for CustomVectorizer {
             )));
         }
         self.lowercase = config.get_bool_or("lowercase", true)?;
-        println!("rust-embedder: loaded a model with {} dimensions", model.dims());
+        println!("custom-embedder: loaded {} ({} dimensions)", path.display(), model.dims());
         self.model = Some(model);
         Ok(())
     }
