@@ -91,6 +91,7 @@ class DirectWasm:
 
         config = wasmtime.Config()
         config.epoch_interruption = epoch
+        config.memory_may_move = False  # as the bridge's engine
         engine = wasmtime.Engine(config)
         store = self.store = wasmtime.Store(engine)
         if epoch:
@@ -115,6 +116,7 @@ class DirectWasm:
         config_json = b'{"modelPath": "/model/model.bin"}'
         self.inbuf = self.fast.call("wv_alloc", (1 << 16,)) or 0
         self.scratch = self.fast.call("wv_alloc", (8,)) or 0
+        self.fast.refresh()  # the view is widened on demand, as the bridge does
         self.fast.mem[self.inbuf : self.inbuf + len(config_json)] = config_json
         assert self.fast.call("wv_init", (self.inbuf, len(config_json))) == 0
 
@@ -122,6 +124,7 @@ class DirectWasm:
         """A call of ``wv_vectorize_batch`` on ``packed`` (written once, in its own
         buffer); checks once that it succeeds."""
         ptr = self.fast.call("wv_alloc", (len(packed),)) or 0
+        self.fast.refresh()
         self.fast.mem[ptr : ptr + len(packed)] = packed
         args = (ptr, len(packed), count, self.scratch, self.scratch + 4)
         call = self.fast.call

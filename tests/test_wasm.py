@@ -327,6 +327,57 @@ def test_plugin_stderr_goes_to_the_host_log(
     assert all(r.levelno == logging.WARNING for r in lines if "[stderr]" in r.message)
 
 
+def _plugin_lines(caplog: pytest.LogCaptureFixture, name: str) -> list[str]:
+    return [r.message for r in caplog.records if r.name == f"weaviate_ext.plugin.{name}"]
+
+
+def _wait_for_line(caplog: pytest.LogCaptureFixture, name: str, line: str) -> list[str]:
+    """The plugin's log lines once ``line`` is among them (the pump reads every 50 ms;
+    a generous limit, since the machine may be busy)."""
+    deadline = time.monotonic() + 10
+    while line not in _plugin_lines(caplog, name):
+        assert time.monotonic() < deadline, f"{line!r} never logged: {_plugin_lines(caplog, name)}"
+        time.sleep(0.02)
+    return _plugin_lines(caplog, name)
+
+
+def test_what_a_successful_call_prints_reaches_the_log_off_the_call_path(
+    faults: Path, manager: PluginManager, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="weaviate_ext.plugin.faults"):
+        handle = manager.get_vectorizer(load_fault(manager, faults, tmp_path))
+        handle.vectorize_batch(["say:first line", "say:second line"])
+        lines = _wait_for_line(caplog, "faults", "[stdout] second line")
+        assert lines.count("[stdout] first line") == 1
+        assert lines.index("[stdout] first line") < lines.index("[stdout] second line")
+
+
+def test_a_line_without_its_newline_is_logged_whole(
+    faults: Path, manager: PluginManager, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The pump holds a partial last line for a round; when the rest of it comes in
+    time, one record has the whole line; else the part is logged on its own."""
+    with caplog.at_level(logging.INFO, logger="weaviate_ext.plugin.faults"):
+        handle = manager.get_vectorizer(load_fault(manager, faults, tmp_path))
+        handle.vectorize_batch(["part:no newline yet", "say: and its end"])
+        assert "[stdout] no newline yet and its end" in _wait_for_line(
+            caplog, "faults", "[stdout] no newline yet and its end"
+        )
+        handle.vectorize_text("part:left alone")
+        _wait_for_line(caplog, "faults", "[stdout] left alone")
+
+
+def test_a_failed_call_logs_what_the_plugin_printed_before_the_error(
+    faults: Path, manager: PluginManager, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.INFO, logger="weaviate_ext.plugin.faults"):
+        handle = manager.get_vectorizer(load_fault(manager, faults, tmp_path))
+        with pytest.raises(PluginCallError, match="asked to fail"):
+            handle.vectorize_batch(["say:about to fail", "fail"])
+        # no waiting: the failed call flushed before it raised
+        assert "[stdout] about to fail" in _plugin_lines(caplog, "faults")
+
+
 def test_concurrent_calls_use_the_instance_pool(
     faults: Path, manager: PluginManager, tmp_path: Path
 ) -> None:

@@ -54,6 +54,14 @@ static int32_t misbehave(const uint8_t *text, uint32_t len) {
         }
     }
     if (is(text, len, "trap")) __builtin_trap();
+    if (starts(text, len, "say:") || starts(text, len, "part:")) {
+        /* print the rest to stdout (say: as a line, part: without its newline) */
+        int line = text[0] == 's';
+        uint32_t skip = line ? 4 : 5;
+        printf("%.*s%s", (int)(len - skip), (const char *)text + skip, line ? "\n" : "");
+        fflush(stdout);
+        return 1;
+    }
     if (is(text, len, "fail")) return wv_error(WV_ERROR, "asked to fail");
     if (is(text, len, "env")) {
         const char *value = getenv("WV_FAULT_SECRET");

@@ -16,7 +16,7 @@ A plugin is a ``.wasm`` module implementing ``hookspecs/weaviate_plugin.h``. The
 * gives the module WASI with nothing in it -- no arguments, no environment, no files
   -- except the environment variables named in ``spec.permissions.env`` and the
   directories in ``spec.permissions.directories``; its stdout and stderr go to the
-  logger ``weaviate_ext.plugin.<name>``;
+  logger ``weaviate_ext.plugin.<name>`` (:mod:`.cabi.wasm_log`: read off the call path);
 * calls exports through the wasmtime C API (:mod:`.cabi.capi`, about 3 µs a call)
   rather than wasmtime-py's ``Func.__call__`` (about 60 µs), falling back to the latter
   (with a log line) where the C API path is unavailable.
@@ -30,7 +30,6 @@ import math
 import os
 import queue
 import struct
-import tempfile
 import time
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -41,6 +40,7 @@ from weaviate_ext.bridges.cabi import abi, capi
 from weaviate_ext.bridges.cabi.backend import Arg, Emit
 from weaviate_ext.bridges.cabi.capi import CApi, FastInstance, FastPathUnavailable, RawTrap
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
+from weaviate_ext.bridges.cabi.wasm_log import LogStream
 from weaviate_ext.bridges.cabi.wasm_module import (
     TICK,
     WASMTIME_VERSION,
@@ -87,51 +87,8 @@ DEFAULT_TIMEOUT = 30.0
 """Seconds a call may run when neither the call, the manifest nor the manager says."""
 
 MAX_POOL = 8
-LOG_LINE_LIMIT = 4096
-"""A plugin's stdout/stderr line is cut at this many bytes in the log."""
-LOG_READ_LIMIT = 1024 * 1024
-"""At most this much of a plugin's output is logged per call."""
 
 # -- instances ----------------------------------------------------------------------------
-
-
-class _LogStream:
-    """A plugin's stdout or stderr: a temporary file WASI writes to (already unlinked),
-    read after each call and logged line by line.
-
-    A file rather than a Python callback, so that wasmtime never calls into Python from
-    its own threads (which can abort the process while the interpreter shuts down).
-    """
-
-    def __init__(self, logger: logging.Logger, level: int, stream: str) -> None:
-        self.logger = logger
-        self.level = level
-        self.stream = stream
-        self.fd, self.path = tempfile.mkstemp(prefix=f"weaviate-ext-{stream}-")
-
-    def opened(self) -> None:
-        """WASI has opened the file: unlink it, only the two descriptors remain."""
-        os.unlink(self.path)
-
-    def flush(self) -> None:
-        """Log what the plugin wrote since the last flush (a last partial line too).
-
-        One unbuffered ``read`` (about 0.4 µs when there is nothing new): this runs
-        after every call."""
-        data = os.read(self.fd, LOG_READ_LIMIT)
-        if not data:
-            return
-        for line in data.split(b"\n"):
-            if line:
-                self._log(line[:LOG_LINE_LIMIT])
-
-    def close(self) -> None:
-        if self.fd >= 0:
-            os.close(self.fd)
-            self.fd = -1
-
-    def _log(self, line: bytes) -> None:
-        self.logger.log(self.level, "[%s] %s", self.stream, line.decode("utf-8", "replace"))
 
 
 class WasmInstance:
@@ -150,8 +107,8 @@ class WasmInstance:
             store.set_limits(memory_size=backend.memory_limit)
         store.set_epoch_deadline(backend.ticks(backend.setup_timeout))
         logger = logging.getLogger(f"weaviate_ext.plugin.{backend.name}")
-        self.stdout = _LogStream(logger, logging.INFO, "stdout")
-        self.stderr = _LogStream(logger, logging.WARNING, "stderr")
+        self.stdout = LogStream(logger, logging.INFO, "stdout")
+        self.stderr = LogStream(logger, logging.WARNING, "stderr")
         wasi = wasmtime.WasiConfig()
         wasi.env = backend.env
         for host, guest, writable in backend.directories:
@@ -194,6 +151,7 @@ class WasmInstance:
         self.scratch = self._alloc(8)
         self.inbuf = 0
         self.incap = 0
+        self._armed_ticks = self._armed_epoch = -1
 
     @property
     def fast_path(self) -> bool:
@@ -210,12 +168,21 @@ class WasmInstance:
         return None if result is None else int(result)
 
     def set_deadline(self, ticks: int) -> None:
-        """Interrupt the next calls ``ticks`` epoch ticks from now."""
+        """Interrupt the next calls ``ticks`` epoch ticks from now.
+
+        Re-arming the same ``ticks`` within the same tick is skipped (the deadline in
+        force is then at most the one tick early that every deadline's slack covers):
+        calls in a tight loop do not pay for it each time."""
+        epoch = ticker.epoch
+        if ticks == self._armed_ticks and epoch == self._armed_epoch:
+            return
         fast = self.fast
         if fast is not None:
             fast.set_deadline(ticks)
         else:
             self.store.set_epoch_deadline(ticks)
+        self._armed_ticks = ticks
+        self._armed_epoch = epoch
 
     # -- memory ---------------------------------------------------------------------------
 
@@ -227,10 +194,15 @@ class WasmInstance:
             )
         return ptr
 
-    def _memory(self) -> memoryview:
-        """All of linear memory as bytes, valid until the next call."""
+    def _memory(self, end: int = 0) -> memoryview:
+        """Linear memory as bytes, at least up to ``end`` when memory is that large.
+
+        The fast path's view is widened only when ``end`` falls outside it (memory
+        grows in place, see :mod:`.cabi.wasm_module`); wasmtime-py's is made anew."""
         fast = self.fast
         if fast is not None:
+            if end > fast.size:
+                fast.refresh()
             return fast.mem
         pointer = self.memory.data_ptr(self.store)
         size = self.memory.data_len(self.store)
@@ -266,7 +238,7 @@ class WasmInstance:
         if need > self.incap:
             self._reserve(need)
         fast = self.fast
-        mem = fast.mem if fast is not None else self._memory()
+        mem = self._memory(self.inbuf + need)
         scratch = self.scratch
         params: list[int] = []
         offset = self.inbuf
@@ -293,9 +265,10 @@ class WasmInstance:
 
     def output(self) -> memoryview:
         """The last call's output, bounds-checked against linear memory (not copied)."""
-        fast = self.fast
-        mem = fast.mem if fast is not None else self._memory()
+        mem = self._memory()
         ptr, length = _OUT.unpack_from(mem, self.scratch)
+        if ptr + length > len(mem):
+            mem = self._memory(ptr + length)  # the call grew memory
         return self._view(mem, ptr, length, "output")
 
     def last_error(self) -> str:
@@ -305,6 +278,7 @@ class WasmInstance:
         self._invoke("wv_last_error", (scratch, scratch + 4))
         mem = self._memory()
         ptr, length = _OUT.unpack_from(mem, scratch)
+        mem = self._memory(ptr + min(length, 4096))
         view = self._view(mem, ptr, min(length, 4096), "wv_last_error")
         return bytes(view).decode("utf-8", "replace")
 
@@ -324,7 +298,7 @@ class WasmInstance:
         return sink(bytes(memory.read(caller, ptr, ptr + length)))
 
     def flush(self) -> None:
-        """Log what the plugin printed during the last call."""
+        """Log what the plugin printed so far (successful calls leave it to the pump)."""
         self.stdout.flush()
         self.stderr.flush()
 
@@ -386,7 +360,8 @@ class _Call:
         assert instance is not None
         broken = isinstance(exc, _TRAPS)
         try:
-            instance.flush()
+            if exc is not None:
+                instance.flush()  # the plugin's last words before the error
         finally:
             backend._release(None if broken else instance)
         if broken:
@@ -500,9 +475,11 @@ class WasmBackend:
         self._first = None
         while True:
             try:
-                self._idle.get_nowait()
+                instance = self._idle.get_nowait()
             except queue.Empty:
                 break
+            if instance is not None:
+                instance.flush()  # what the pump has not logged yet
         ticker.release()
 
     def _near_limit(self, instance: WasmInstance) -> bool:

@@ -296,10 +296,9 @@ class FastInstance:
         error = self._call_unchecked(ctx, handle, self._args, slots, self._trap)
         if error or self._trap[0]:
             self._raise(error)
-        # Linear memory moves only when it grows, so its size tells whether the view
-        # must be made again (refresh() then compares the pointer as well).
-        if self._data_size(ctx, self._memory) != self.size:
-            self.refresh()
+        # The engine never moves linear memory (memory_may_move is off), so ``mem``
+        # stays valid when the call grows it; it is widened by ``refresh`` when an
+        # address falls outside it (WasmInstance does that), not after every call.
         return self._result[0] if has_result else None
 
     def _raise(self, error_address: int) -> None:

@@ -24,7 +24,7 @@ TICK = 0.01
 
 
 WASMTIME_VERSION = importlib.metadata.version("wasmtime")
-ENGINE_TAG = "epoch1"
+ENGINE_TAG = "epoch1-nomove"
 """Engine settings that change compiled code; part of the module cache key."""
 
 log = logging.getLogger("weaviate_ext")
@@ -99,6 +99,10 @@ def engine() -> wasmtime.Engine:
         if _engine is None:
             config = wasmtime.Config()
             config.epoch_interruption = True
+            # linear memory grows in place (a 32-bit memory has its whole 4 GiB
+            # reserved), so the bridge's view of it stays valid across memory.grow and is
+            # only widened when an address falls outside it (capi.FastInstance)
+            config.memory_may_move = False
             _engine = wasmtime.Engine(config)
             trap_handlers.save()
         return _engine
@@ -111,6 +115,9 @@ class _Ticker:
         self._lock = threading.Lock()
         self._users = 0
         self._stop: threading.Event | None = None
+        self.epoch = 0
+        """Ticks so far (never reset). It trails the engine's epoch by at most one
+        tick, which lets an instance skip re-arming an unchanged deadline."""
 
     def acquire(self) -> None:
         with self._lock:
@@ -122,6 +129,7 @@ class _Ticker:
                 def run() -> None:
                     while not stop.wait(TICK):
                         eng.increment_epoch()
+                        self.epoch += 1
                         trap_handlers.check()
 
                 threading.Thread(target=run, name="weaviate-ext-wasm-epoch", daemon=True).start()
