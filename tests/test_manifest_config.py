@@ -384,3 +384,32 @@ def test_host_config_files(tmp_path):
     bomb.write_text("a: &a [x]\nb: [*a, *a]\n")
     with pytest.raises(ConfigError, match=r"bomb.yaml:1: YAML anchors \(&a\) are not allowed"):
         read_host_config(bomb)
+
+
+# -- text with no UTF-8 form ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"modelPath": "/models/\ud800.bin"},
+        {"labels": ["fine", "\udc80"]},
+        {"options": {"\udfff": 1}},
+        {"options": {"nested": ["\ud83d"]}},
+    ],
+)
+def test_a_lone_surrogate_in_a_config_value_is_refused(
+    manifest: Manifest, values: dict[str, Any]
+) -> None:
+    """No runtime can pass such text on as UTF-8 (os.fsdecode of a non-UTF-8 file name
+    makes one); refused for every runtime, naming the key, never showing the value."""
+    (key,) = values
+    assert config_error(manifest, values, environ={}) == (
+        f"plugin 'configured': config key {key!r}: is not valid Unicode text "
+        "(it has a lone surrogate)"
+    )
+
+
+def test_a_lone_surrogate_from_an_env_reference_is_refused(manifest: Manifest) -> None:
+    message = config_error(manifest, {"modelPath": "${env:P}"}, environ={"P": "m\udcff.bin"})
+    assert "config key 'modelPath': is not valid Unicode text" in message

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-from cabi.helpers import C_EXAMPLES, build_examples, build_faults, fault_manifest
+from cabi.helpers import C_EXAMPLES, ROOT, build_examples, build_faults, fault_manifest
 
 from weaviate_ext import (
     DimensionMismatch,
@@ -143,6 +146,51 @@ def test_calls_reuse_one_session_and_nested_calls_get_their_own(examples: Path) 
         assert backend.sessions == []
         assert backend.lock.acquire(blocking=False)
         backend.lock.release()
+
+
+def _kv_store_twice(tmp_path: Path, examples: Path) -> tuple[Path, Path]:
+    """Two manifests in one directory naming the same plugin.so (c-storage keeps its
+    table in a global)."""
+    shutil.copy(examples / "c-storage" / "plugin.so", tmp_path / "plugin.so")
+    text = (examples / "c-storage" / "plugin-native.yaml").read_text()
+    a, b = tmp_path / "a.yaml", tmp_path / "b.yaml"
+    a.write_text(text.replace("name: kv-store-native", "name: kv-a"))
+    b.write_text(text.replace("name: kv-store-native", "name: kv-b"))
+    return a, b
+
+
+def test_two_loads_of_one_library_do_not_share_its_globals(examples: Path, tmp_path: Path) -> None:
+    a, b = _kv_store_twice(tmp_path, examples)
+    with PluginManager(discover=False) as manager:
+        store_a = manager.get_storage(manager.load(a).name)
+        store_b = manager.get_storage(manager.load(b).name)
+        store_a.store("key", b"from a")
+        assert store_b.retrieve("key") is None
+        store_b.store("key", b"from b")
+        assert store_a.retrieve("key") == b"from a"
+        assert store_b.retrieve("key") == b"from b"
+
+
+def test_reload_after_a_rebuild_maps_the_new_library(examples: Path, tmp_path: Path) -> None:
+    """A second dlopen of a path returns the first mapping even when the file changed;
+    the bridge maps a copy, so a reload runs the rebuilt code."""
+    plugin = tmp_path / "t"
+    shutil.copytree(examples / "c-transformer", plugin, ignore=shutil.ignore_patterns("*.wasm"))
+    source = plugin / "src" / "whitespace_normalizer.c"
+    build = [str(ROOT / "sdk" / "c" / "build-plugin.sh"), str(plugin / "plugin"), str(source)]
+    env = {**os.environ, "WV_TARGETS": "native"}
+    subprocess.run(build, check=True, env=env, capture_output=True)
+    manifest = plugin / "plugin-native.yaml"
+    with PluginManager(discover=False) as manager:
+        name = manager.load(manifest).name
+        assert manager.get_transformer(name).transform("  A   B  ") == "a b"
+        text = source.read_text().replace(
+            "out->data[out->len++] = ' ';", "out->data[out->len++] = '_';"
+        )
+        source.write_text(text)
+        subprocess.run(build, check=True, env=env, capture_output=True)
+        manager.reload(name, manifest)
+        assert manager.get_transformer(name).transform("  A   B  ") == "a_b"
 
 
 def test_concurrent_native_calls_get_their_own_results(examples: Path) -> None:

@@ -7,14 +7,23 @@ Use it for trusted plugins only; ``allowed_runtimes`` lets a host refuse it.
 
 What is checked: the declared ``spec.sha256``, every export the plugin type needs
 (missing ones are named), ``wv_abi_version``, and statuses and output sizes of every
-call. Calls into one library are serialised (one lock per library file, since a
-library is loaded once per process and its global state is shared by every load of
-the same path).
+call. Calls into one loaded library are serialised (one lock per library).
+
+Every load gets its own copy of the library's global state. The dynamic loader maps a
+file once per process (a second ``dlopen`` of the same path returns the first mapping,
+even when the file has changed since), so the first load of a file maps it in place
+and every later load of the same file -- a second manifest naming it, or a reload
+after a rebuild -- maps a private copy (a hidden file next to it, mapped, and unlinked
+at once). A library is never unmapped, so each reload of a native plugin
+keeps its old code in memory for the life of the process.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
@@ -50,13 +59,41 @@ ffi.cdef(
 )
 NULL = ffi.NULL
 
-_locks_guard = threading.Lock()
-_locks: dict[str, threading.RLock] = {}
+_mapped_guard = threading.Lock()
+_mapped_paths: set[str] = set()
+"""Library files this process has mapped in place (by resolved path)."""
 
 
-def _library_lock(path: str) -> threading.RLock:
-    with _locks_guard:
-        return _locks.setdefault(path, threading.RLock())
+def _open_library(name: str, resolved: str) -> Any:
+    """``dlopen`` ``resolved``, or a private copy of it when it is mapped already.
+
+    The copy is made next to the original (a hidden file, unlinked once mapped), so a
+    library that finds its files relative to itself (``dladdr``, as the SDKs'
+    ``wv_resolve_path`` and ``Config::get_path`` do) still finds them; in a directory
+    the host cannot write, the copy goes to a temporary directory, with a warning."""
+    with _mapped_guard:
+        first = resolved not in _mapped_paths
+        _mapped_paths.add(resolved)
+    if first:
+        return ffi.dlopen(resolved)
+    directory, base = os.path.split(resolved)
+    try:
+        fd, copy = tempfile.mkstemp(prefix=f".{base}.", dir=directory)
+    except OSError:
+        log.warning(
+            "plugin %s: %s is loaded already and its directory is not writable; mapping a "
+            "copy from a temporary directory (paths relative to the library will not resolve)",
+            name,
+            resolved,
+        )
+        fd, copy = tempfile.mkstemp(prefix=f"weaviate-ext-{base}.")
+    try:
+        with os.fdopen(fd, "wb") as out, open(resolved, "rb") as source:
+            shutil.copyfileobj(source, out)
+        log.debug("plugin %s: %s is loaded already; mapped a private copy", name, resolved)
+        return ffi.dlopen(copy)
+    finally:
+        os.unlink(copy)
 
 
 class NativeSession:
@@ -159,7 +196,7 @@ class NativeBackend:
         self.lib = lib
         self.path = path
         self.exports = exports
-        self.lock = _library_lock(path)
+        self.lock = threading.RLock()
         self.emit_to: Emit | None = None
         self.plans: dict[str, tuple[Any, str]] = {
             e: (getattr(lib, e), kinds) for e, kinds in abi.HOOK_EXPORTS.items() if e in exports
@@ -226,7 +263,7 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     assert path is not None
     resolved = str(path.resolve())
     try:
-        lib = ffi.dlopen(resolved)
+        lib = _open_library(name, resolved)
     except OSError as exc:
         raise PluginLoadError(name, f"cannot load the shared library: {exc}") from None
     exports = _exports_of(lib, kind)

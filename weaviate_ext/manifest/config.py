@@ -317,7 +317,28 @@ class _Resolver:
             source = " from a reference" if from_reference else ""
             expected = _EXPECTED.get(field.type, field.type)
             self.problem(field.name, f"expected {expected}, got {got}{source}")
+        elif not _encodable(converted):
+            # a lone surrogate (e.g. from os.fsdecode or a JSON "\\ud800"): no runtime
+            # can pass it on as UTF-8, so it is refused here, for every runtime alike
+            self.problem(field.name, "is not valid Unicode text (it has a lone surrogate)")
+            return _MISSING
         return converted
+
+
+def _encodable(value: Any) -> bool:
+    """Whether every string in ``value`` (nested in lists and mappings too) has a UTF-8
+    form."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if isinstance(value, list | tuple):
+        return all(_encodable(item) for item in value)
+    if isinstance(value, Mapping):
+        return all(_encodable(k) and _encodable(v) for k, v in value.items())
+    return True
 
 
 def _strip_newline(text: str) -> str:
