@@ -8,7 +8,11 @@
 # package is already installed.
 set -euo pipefail
 PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32 gcc libc6-dev
-    rustc cargo libstd-rust-dev-wasm32 lld-14)
+    rustc cargo libstd-rust-dev-wasm32 lld-14
+    # g++ and cmake compile llama.cpp for llama-cpp-python (scripts/contrib_wheels.sh);
+    # redis-server is started by contrib/redis-storage's tests on loopback (never as
+    # a system service)
+    g++ cmake redis-server)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then
@@ -21,6 +25,16 @@ fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+# no service may start on install (redis-server's package would start one): the
+# standard policy-rc.d answer "101: not allowed", for the length of the install only
+policy=/usr/sbin/policy-rc.d
+added_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee "$policy" >/dev/null
+    $SUDO chmod +x "$policy"
+    added_policy=1
+fi
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [ "$added_policy" = 1 ]; then $SUDO rm -f "$policy"; fi
 echo "installed: ${missing[*]}"
