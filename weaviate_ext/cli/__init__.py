@@ -17,6 +17,7 @@ from weaviate_ext.cli import (
     _call,  # noqa: F401
     _inspect,  # noqa: F401
     _list,  # noqa: F401
+    _serve,  # noqa: F401
     _validate,  # noqa: F401
 )
 from weaviate_ext.cli._app import cli, main

@@ -1,0 +1,238 @@
+"""``weaviate-ext serve``: the loaded plugins behind HTTP APIs, on uvicorn."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import click
+
+from weaviate_ext.cli._app import _state, cli
+from weaviate_ext.cli._output import _OneLineFormatter
+
+SERVE_LOGGER = "weaviate_ext.serve"
+
+
+def _tokens(given: tuple[str, ...], token_file: Path | None) -> tuple[str, ...]:
+    """Tokens from ``--auth-token``, ``AUTHENTICATION_ALLOWED_TOKENS`` and a token file."""
+    from weaviate_ext.serve.settings import TOKENS_ENV
+
+    tokens = [t.strip() for t in given if t.strip()]
+    tokens += [t.strip() for t in os.environ.get(TOKENS_ENV, "").split(",") if t.strip()]
+    if token_file is not None:
+        lines = token_file.read_text(encoding="utf-8").splitlines()
+        tokens += [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+    return tuple(dict.fromkeys(tokens))
+
+
+def _log_to_stderr(ctx: click.Context, verbose: bool) -> None:
+    """Show the server's own INFO lines (ready, reloads), one line each, secrets scrubbed."""
+    state = _state(ctx)
+    logger = logging.getLogger(SERVE_LOGGER)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_OneLineFormatter(verbose, state.output))
+    previous = (logger.level, logger.propagate)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+    def restore() -> None:
+        logger.removeHandler(handler)
+        logger.setLevel(previous[0])
+        logger.propagate = previous[1]
+
+    ctx.call_on_close(restore)
+
+
+@cli.command("serve", context_settings={"show_default": True})
+@click.option(
+    "--plugins",
+    "plugin_dirs",
+    multiple=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    metavar="DIR",
+    help="Load every plugin.yaml below DIR (repeatable; added to the global --plugins).",
+)
+@click.option(
+    "--plugin",
+    "plugin_files",
+    multiple=True,
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="Load one manifest file, e.g. a plugin-native.yaml (repeatable).",
+)
+@click.option("--host", default="127.0.0.1", help="Address to bind (loopback by default).")
+@click.option("--port", default=8000, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--uds",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Bind a unix socket instead of TCP.",
+)
+@click.option("--vectorizer", metavar="NAME", help="Behind /vectors (default: the only one).")
+@click.option("--reranker", metavar="NAME", help="Behind /rerank (default: the only one).")
+@click.option("--generator", metavar="NAME", help="Default generator (default: the only one).")
+@click.option(
+    "--auth-token",
+    "auth_tokens",
+    multiple=True,
+    metavar="TOKEN",
+    help="Accept 'Authorization: Bearer TOKEN' (repeatable). Also read from "
+    "AUTHENTICATION_ALLOWED_TOKENS=a,b; prefer it or --auth-token-file (argv is visible).",
+)
+@click.option(
+    "--auth-token-file",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    metavar="FILE",
+    help="Accepted bearer tokens, one per line.",
+)
+@click.option(
+    "--auth-plugins",
+    is_flag=True,
+    help="Check bearer tokens with the loaded auth plugins too (turns authentication on).",
+)
+@click.option(
+    "--cache/--no-cache",
+    default=False,
+    envvar="ENABLE_CACHE",
+    help="Answer repeated texts of deterministic plugins from memory (also ENABLE_CACHE=1).",
+)
+@click.option("--cache-size", default=10_000, type=click.IntRange(min=1), help="Cache entries.")
+@click.option(
+    "--max-text-length",
+    default=100_000,
+    type=click.IntRange(min=1),
+    help="Longest text accepted, in characters (413 above).",
+)
+@click.option(
+    "--max-batch",
+    default=2048,
+    type=click.IntRange(min=1),
+    help="Most texts or documents in one request (413 above).",
+)
+@click.option(
+    "--max-body-bytes",
+    default=32 * 1024 * 1024,
+    type=click.IntRange(min=1),
+    help="Largest request body (413 above).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="S",
+    help="Per-call deadline in seconds (default: each plugin's spec.timeout, else 30).",
+)
+@click.option(
+    "--threads",
+    default=32,
+    type=click.IntRange(min=1),
+    help="Plugin calls running at once (each in a worker thread).",
+)
+@click.option("--reload", is_flag=True, help="Reload a plugin when its files change.")
+@click.option(
+    "--workers",
+    default=1,
+    type=click.IntRange(min=1),
+    help="Worker processes (each loads its own plugins).",
+)
+@click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.pass_context
+def serve_command(
+    ctx: click.Context,
+    plugin_dirs: tuple[Path, ...],
+    plugin_files: tuple[Path, ...],
+    host: str,
+    port: int,
+    uds: Path | None,
+    vectorizer: str | None,
+    reranker: str | None,
+    generator: str | None,
+    auth_tokens: tuple[str, ...],
+    auth_token_file: Path | None,
+    auth_plugins: bool,
+    cache: bool,
+    cache_size: int,
+    max_text_length: int,
+    max_batch: int,
+    max_body_bytes: int,
+    timeout: float | None,
+    threads: int,
+    reload: bool,
+    workers: int,
+    access_log: bool,
+) -> None:
+    """Serve the loaded plugins over HTTP: Weaviate's inference-container and reranker
+    APIs, OpenAI- and Ollama-compatible endpoints, and a native API for every plugin.
+
+    \b
+    weaviate-ext serve --plugins ./plugins --port 8000
+    # Weaviate: TRANSFORMERS_INFERENCE_API=http://HOST:8000
+    #           RERANKER_INFERENCE_API=http://HOST:8000
+
+    The API is described at /openapi.json and /docs; metrics are at /metrics.
+    """
+    try:
+        import uvicorn
+
+        from weaviate_ext.serve import ServeSettings, create_app
+        from weaviate_ext.serve.settings import SETTINGS_FILE_ENV
+    except ImportError as exc:  # the serve extra is not installed
+        raise click.ClickException(
+            f"{exc}; install the serve extra: pip install 'weaviate-ext[serve]'"
+        ) from None
+
+    state = _state(ctx)
+    tokens = _tokens(auth_tokens, auth_token_file)
+    directories = dict.fromkeys(str(d) for d in (*state.plugin_dirs, *plugin_dirs))
+    missing = [d for d in directories if not Path(d).is_dir()]
+    if missing:
+        raise click.ClickException(f"{missing[0]}: not a directory")
+    settings = ServeSettings(
+        plugin_dirs=tuple(directories),
+        plugin_files=tuple(str(f) for f in plugin_files),
+        config=state.config,
+        discover=state.discover,
+        vectorizer=vectorizer,
+        reranker=reranker,
+        generator=generator,
+        tokens=tokens,
+        auth_plugins=auth_plugins,
+        cache=cache,
+        cache_size=cache_size,
+        max_text_length=max_text_length,
+        max_batch=max_batch,
+        max_body_bytes=max_body_bytes,
+        timeout=timeout,
+        threads=threads,
+        reload=reload,
+    )
+    for token in tokens:
+        state.output.secrets.add(token)
+    _log_to_stderr(ctx, state.verbose)
+    where = {"uds": str(uds)} if uds is not None else {"host": host, "port": port}
+    options = {
+        "log_level": "info",
+        "access_log": access_log,
+        "timeout_graceful_shutdown": 10,
+        **where,
+    }
+    if workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+        return
+    private = tempfile.mkdtemp(prefix="weaviate-ext-serve-")
+    try:
+        settings_file = Path(private) / "settings.json"
+        settings.write(settings_file)
+        os.environ[SETTINGS_FILE_ENV] = str(settings_file)
+        uvicorn.run(
+            "weaviate_ext.serve:app_from_env",
+            factory=True,
+            workers=workers,
+            **options,  # type: ignore[arg-type]
+        )
+    finally:
+        os.environ.pop(SETTINGS_FILE_ENV, None)
+        shutil.rmtree(private, ignore_errors=True)
