@@ -312,6 +312,22 @@ def test_generator_streams_and_derives_generate(manager, tmp_path):
     assert closed[-1] == "a b c d", "closing the handle's stream closes the plugin's"
 
 
+def test_a_stream_closed_or_dropped_before_its_first_chunk_is_counted_out(manager, tmp_path):
+    """A reload waits for calls in flight: a stream that is never read must not count
+    as one forever."""
+    handle = manager.load(write_plugin(tmp_path, "g", "generator", GENERATOR))
+    stream = handle.generate_stream("never read")
+    assert handle.stats.in_flight == 1
+    stream.close()
+    assert handle.stats.in_flight == 0
+    dropped = handle.generate_stream("dropped")
+    assert handle.stats.in_flight == 1
+    del dropped
+    assert handle.stats.in_flight == 0
+    manager.reload("g")  # would wait for ever on a leaked call
+    assert handle.generate("still answers") == "still answers "
+
+
 def test_async_stream(manager, tmp_path):
     import asyncio
 

@@ -231,3 +231,49 @@ def test_listing_while_another_thread_loads_and_unloads(manager, tmp_path):
     thread.join()
     assert errors == []
     assert manager.names() == ()
+
+
+TRANSFORMER = """
+    from weaviate_ext import hookimpl
+    WORD = "old"
+    class Plugin:
+        @hookimpl
+        def transform(self, data):
+            return WORD + ":" + data
+"""
+
+
+@pytest.mark.parametrize("layout", ["module", "package"])
+def test_reload_runs_an_edit_that_keeps_size_and_mtime(manager, tmp_path, layout, monkeypatch):
+    """Bytecode in __pycache__ is trusted when the source's size and mtime (seconds)
+    match; an edit inside the same second that keeps the size must still be seen, in
+    the plugin's module and in a package's submodules (imported relatively)."""
+    import os
+    import sys
+
+    monkeypatch.setattr(sys, "dont_write_bytecode", False)  # __pycache__ as by default
+    if layout == "module":
+        manifest = write_plugin(tmp_path, "t", "transformer", TRANSFORMER)
+        edited = manifest.parent / "src" / "plugin.py"
+    else:
+        manifest = write_plugin(tmp_path, "t", "transformer", "", entrypoint="pkg.main:Plugin")
+        package = manifest.parent / "src" / "pkg"
+        package.mkdir()
+        (package / "__init__.py").write_text("")
+        (package / "main.py").write_text(
+            "from weaviate_ext import hookimpl\n"
+            "from .words import WORD\n"
+            "class Plugin:\n"
+            "    @hookimpl\n"
+            "    def transform(self, data):\n"
+            "        return WORD + ':' + data\n"
+        )
+        edited = package / "words.py"
+        edited.write_text('WORD = "old"\n')
+    handle = manager.load(manifest)
+    assert handle.transform("x") == "old:x"
+    stat = edited.stat()
+    edited.write_text(edited.read_text().replace('"old"', '"new"'))
+    os.utime(edited, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    manager.reload("t")
+    assert handle.transform("x") == "new:x"

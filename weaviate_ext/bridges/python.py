@@ -14,6 +14,7 @@ Python plugins are not isolated: same process, same memory, trusted code only.
 from __future__ import annotations
 
 import importlib
+import importlib.machinery
 import importlib.util
 import itertools
 import logging
@@ -40,17 +41,55 @@ _generation = itertools.count(1)
 _ENTRYPOINT = re.compile(r"^[A-Za-z_][\w]*(\.[A-Za-z_]\w*)*(:[A-Za-z_]\w*(\.[A-Za-z_]\w*)*)?$")
 
 
-def _local_spec(top: str, directories: list[Path], private: str) -> Any:
+PRIVATE_PREFIX = "_weaviate_ext_plugin_"
+
+
+class _FreshSourceLoader(importlib.machinery.SourceFileLoader):
+    """Compiles from the source on every import, never from ``__pycache__``: a bytecode
+    file is trusted when the source's mtime (in whole seconds) and size match, so an
+    edit within the same second that keeps the size would reload the old code."""
+
+    def get_code(self, fullname: str) -> Any:
+        path = self.get_filename(fullname)
+        return self.source_to_code(self.get_data(path), path)
+
+
+def _spec_in(directories: list[Path], top: str, fullname: str) -> Any:
+    """The spec of module or package ``top`` in ``directories``, as ``fullname``."""
     for directory in directories:
         package = directory / top / "__init__.py"
         if package.is_file():
             return importlib.util.spec_from_file_location(
-                private, package, submodule_search_locations=[str(package.parent)]
+                fullname,
+                package,
+                loader=_FreshSourceLoader(fullname, str(package)),
+                submodule_search_locations=[str(package.parent)],
             )
         module = directory / f"{top}.py"
         if module.is_file():
-            return importlib.util.spec_from_file_location(private, module)
+            return importlib.util.spec_from_file_location(
+                fullname, module, loader=_FreshSourceLoader(fullname, str(module))
+            )
     return None
+
+
+class _PrivateFinder:
+    """Finds the submodules of a plugin package imported under a private name, with
+    the same always-from-source loader."""
+
+    @staticmethod
+    def find_spec(fullname: str, path: Any = None, target: Any = None) -> Any:
+        if not fullname.startswith(PRIVATE_PREFIX) or path is None:
+            return None
+        return _spec_in([Path(p) for p in path], fullname.rpartition(".")[2], fullname)
+
+
+if not any(isinstance(f, _PrivateFinder) for f in sys.meta_path):
+    sys.meta_path.insert(0, _PrivateFinder())
+
+
+def _local_spec(top: str, directories: list[Path], private: str) -> Any:
+    return _spec_in(directories, top, private)
 
 
 def import_entrypoint_module(module_name: str, directories: list[Path], plugin: str) -> ModuleType:
@@ -58,7 +97,7 @@ def import_entrypoint_module(module_name: str, directories: list[Path], plugin: 
     top, _, rest = module_name.partition(".")
     with _import_lock:
         safe = re.sub(r"\W", "_", plugin)
-        private = f"_weaviate_ext_plugin_{safe}_{next(_generation)}"
+        private = f"{PRIVATE_PREFIX}{safe}_{next(_generation)}"
         spec = _local_spec(top, directories, private)
         if spec is None or spec.loader is None:
             return importlib.import_module(module_name)

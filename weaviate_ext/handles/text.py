@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from weaviate_ext.aio import awaitable
 from weaviate_ext.deadline import Deadline
@@ -151,7 +151,12 @@ class GeneratorHandle(PluginHandle):
         if callback is not None and not callable(callback):
             raise InvalidInput(f"callback must be callable, got {type(callback).__name__}")
         live = self._acquire()
-        return self._stream(live, prompt, callback, timeout, options)
+        stream = self._stream(live, prompt, callback, timeout, options)
+        # run it to its first (empty) yield, inside the try that releases the call: now
+        # closing the stream, or dropping it, before reading a chunk still counts the
+        # call out (a generator that never started would skip its finally)
+        next(stream)
+        return cast("Generator[str, None, None]", stream)
 
     def _stream(
         self,
@@ -160,13 +165,14 @@ class GeneratorHandle(PluginHandle):
         callback: Callable[[str], Any] | None,
         timeout: float | None,
         options: Mapping[str, Any],
-    ) -> Generator[str, None, None]:
+    ) -> Generator[str | None, None, None]:
         started = time.perf_counter()
         failed = True
         deadline = Deadline(
             live.timeout if timeout is None else timeout, live.name, "generate_stream"
         )
         try:
+            yield None  # primed by generate_stream
             for chunk in self._chunks_of(live, prompt, options, deadline):
                 if callback is not None:
                     callback(chunk)
