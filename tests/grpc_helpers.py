@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "plugins"
@@ -152,3 +155,32 @@ class Authority:
             serialization.NoEncryption(),
         )
         return cert.public_bytes(serialization.Encoding.PEM), key_pem
+
+
+# -- remote mode ---------------------------------------------------------------------------
+
+
+def fake_dns(monkeypatch: Any, table: dict[str, list[str]]) -> None:
+    """Make ``socket.getaddrinfo`` (which remote mode resolves ``dns:`` names with)
+    answer the names of ``table`` with its IPv4 addresses, read at each call so a test
+    can change them; other names resolve as usual."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, port: Any, *args: Any, **kwargs: Any) -> Any:
+        if host in table:
+            return [
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", (ip, int(port))) for ip in table[host]
+            ]
+        return real(host, port, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
+def eventually(predicate: Callable[[], object], timeout: float = 20.0) -> bool:
+    """Poll ``predicate`` until it is true; whether it became true within ``timeout``."""
+    until = time.monotonic() + timeout
+    while time.monotonic() < until:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())

@@ -214,47 +214,85 @@ def test_secret_reaches_the_plugin_only_through_init(
     host.load(faulty_manifest(tmp_path, extra=extra), config={"apiKey": SECRET})
     handle = host.get_vectorizer("faulty")
     assert handle.vectorize_text("secret")[0] == len(SECRET)  # Init delivered it
-    pid = supervisor(host).pid
-    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
-    environ = Path(f"/proc/{pid}/environ").read_bytes()
-    assert SECRET.encode() not in cmdline
-    assert SECRET.encode() not in environ
-    assert b"UNRELATED_HOST_VAR" not in environ
-    assert b"WEAVIATE_EXT_GRPC_SOCKET=" in environ
+    sup = supervisor(host)
+    assert sup.pid != sup.group  # the plugin process and its keeper
+    for pid in (sup.pid, sup.group):
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        environ = Path(f"/proc/{pid}/environ").read_bytes()
+        assert SECRET.encode() not in cmdline
+        assert SECRET.encode() not in environ
+        assert b"UNRELATED_HOST_VAR" not in environ
+        assert b"WEAVIATE_EXT_GRPC_SOCKET=" in environ
 
 
 HOST_SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import os, sys, time
     from weaviate_ext import PluginManager
     manager = PluginManager(discover=False)
     manager.load(sys.argv[1])
     supervisor = manager.registry.get_plugin("faulty").connection.supervisor
-    print(supervisor.pid, supervisor.directory, flush=True)
+    pids = manager.get_vectorizer("faulty").vectorize_text("pids")
+    plugin, *children = [int(p) for p in pids if p]
+    assert plugin == supervisor.pid, (plugin, supervisor.pid)
+    copy = 0
+    if sys.argv[2] == "fork":  # a forked copy of the host keeps every pipe open
+        copy = os.fork()
+        if copy == 0:
+            time.sleep(60)
+            os._exit(0)
+    print(supervisor.group, plugin, *children, copy, supervisor.directory, flush=True)
     time.sleep(120)
     """
 )
 
 
-def test_plugin_dies_with_a_sigkilled_host(tmp_path: Path) -> None:
-    manifest = faulty_manifest(tmp_path / "plugin", mode="ignore-sigterm")
+def plugin_tree(manager: PluginManager) -> list[int]:
+    """The keeper, the plugin process and its two grandchildren (``grandchildren`` mode)."""
+    pids = manager.get_vectorizer("faulty").vectorize_text("pids")
+    plugin, *children = (int(p) for p in pids if p)
+    assert plugin == supervisor(manager).pid
+    assert len(children) == 2
+    tree = [supervisor(manager).group, plugin, *children]
+    assert all(alive(pid) for pid in tree)
+    return tree
+
+
+@pytest.mark.parametrize("copy", ["alone", "fork"])
+def test_plugin_and_its_grandchildren_die_with_a_sigkilled_host(tmp_path: Path, copy: str) -> None:
+    """The host is SIGKILLed: its plugin's keeper, the plugin process (which ignores
+    SIGTERM) and both processes the plugin started, one of them outside its process
+    group, are gone shortly after — also when a forked copy of the host outlives it
+    and keeps the keeper's stdin pipe open (then the keeper's death signal acts)."""
+    manifest = faulty_manifest(tmp_path / "plugin", mode="grandchildren")
     env = {**os.environ, "PYTHONPATH": sdk_pythonpath()}
     host = subprocess.Popen(
-        [sys.executable, "-c", HOST_SCRIPT, str(manifest)],
+        [sys.executable, "-c", HOST_SCRIPT, str(manifest), copy],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         env=env,
         text=True,
     )
+    pids: list[int] = []
+    forked = 0
     try:
         assert host.stdout is not None
         line = host.stdout.readline().split()
-        assert len(line) == 2 and line[0].isdigit(), f"host printed {line!r}"
-        plugin_pid, private = int(line[0]), Path(line[1])
-        assert alive(plugin_pid)
+        assert len(line) == 6 and all(p.isdigit() for p in line[:5]), f"host printed {line!r}"
+        pids, forked, private = [int(p) for p in line[:4]], int(line[4]), Path(line[5])
+        assert (forked != 0) == (copy == "fork")
+        keeper, plugin, in_group, own_session = pids
+        assert all(alive(pid) for pid in pids)
+        assert os.getpgid(in_group) == keeper and os.getpgid(plugin) == keeper
+        assert os.getsid(own_session) == own_session  # left the plugin's process group
         host.kill()
         host.wait(10)
-        assert wait_gone(plugin_pid, 10), "the plugin process outlived its SIGKILLed host"
+        names = ("keeper", "plugin process", "grandchild", "grandchild")
+        for pid, what in zip(pids, names, strict=True):
+            assert wait_gone(pid, 20), f"the {what} {pid} outlived its SIGKILLed host"
+        if forked:
+            assert alive(forked)  # the copy was still holding the pipes
+            return
         assert private.is_dir()  # a killed host cannot remove it: the next host does
         assert private.name.startswith(f"wvx-{host.pid}-")
         assert private in remove_stale_directories(private.parent)
@@ -265,6 +303,123 @@ def test_plugin_dies_with_a_sigkilled_host(tmp_path: Path) -> None:
             host.wait(10)
         if host.stdout is not None:
             host.stdout.close()
+        for pid in [*pids, forked]:
+            if pid and alive(pid):
+                os.kill(pid, 9)
+
+
+def test_unload_stops_everything_the_plugin_started(host: PluginManager, tmp_path: Path) -> None:
+    host.load(faulty_manifest(tmp_path, mode="grandchildren"))
+    tree = plugin_tree(host)
+    host.unload("faulty")
+    for pid in tree:
+        assert wait_gone(pid, 10), f"process {pid} outlived the unload"
+    still_serving(host)
+
+
+def test_a_crash_takes_the_plugins_children_with_it(host: PluginManager, tmp_path: Path) -> None:
+    host.load(faulty_manifest(tmp_path, mode="grandchildren"))
+    tree = plugin_tree(host)
+    with pytest.raises(PluginCrashed, match=r"exited with code 3 during the call"):
+        host.get_vectorizer("faulty").vectorize_text("crash")
+    for pid in tree:
+        assert wait_gone(pid, 10), f"process {pid} outlived the crashed plugin"
+    assert len(plugin_tree(host)) == 4  # restarted, with new children
+    still_serving(host)
+
+
+def test_cpu_and_memory_limits_apply_to_the_plugin_not_the_keeper(
+    host: PluginManager, tmp_path: Path
+) -> None:
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("needs two CPUs to pin a plugin to one")
+    extra = '  resources:\n    memory: "600Mi"\n    cpu: 1\n'
+    host.load(faulty_manifest(tmp_path, extra=extra))
+    sup = supervisor(host)
+    assert len(os.sched_getaffinity(sup.pid)) == 1
+    assert os.sched_getaffinity(sup.group) == os.sched_getaffinity(0)
+    limits = Path(f"/proc/{sup.pid}/limits").read_text()
+    assert re.search(r"Max address space\s+629145600\s+629145600", limits), limits
+    keeper_limits = Path(f"/proc/{sup.group}/limits").read_text()
+    assert re.search(r"Max address space\s+unlimited", keeper_limits), keeper_limits
+    still_serving(host)
+
+
+def test_a_command_that_cannot_run_is_a_clear_load_error(
+    host: PluginManager, tmp_path: Path
+) -> None:
+    (tmp_path / "server").write_text("#!/bin/sh\n")  # not executable
+    (tmp_path / "plugin.yaml").write_text(
+        "apiVersion: weaviate.io/v1\nkind: Plugin\n"
+        "metadata: {name: not-executable, version: 1.0.0}\n"
+        "spec:\n  type: vectorizer\n  runtime: grpc\n  command: ./server\n"
+    )
+    with pytest.raises(PluginLoadError) as caught:
+        host.load(tmp_path / "plugin.yaml")
+    message = str(caught.value)
+    assert "exited with code 127 before its handshake" in message
+    assert re.search(r"cannot start '.*/server': Permission denied", message), message
+    assert "Traceback" not in message
+    still_serving(host)
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import subprocess, sys, threading, time
+    from weaviate_ext import PluginManager
+    manager = PluginManager(discover=False)
+    manager.load(sys.argv[1])
+    busy = manager.get_vectorizer("busy")
+
+    def hang():  # in flight until the manager closes
+        try:
+            busy.vectorize_text("hang", timeout=120)
+        except Exception:
+            pass
+
+    threading.Thread(target=hang, daemon=True).start()
+    time.sleep(0.5)  # a call is in flight in another thread while plugins start
+    manager.load(sys.argv[2])
+    fresh = manager.get_vectorizer("fresh")
+    try:
+        fresh.vectorize_text("crash")  # and a restart, also with the call in flight
+    except Exception:
+        pass
+    fresh.vectorize_text("after")
+    print("MARK", file=sys.stderr, flush=True)
+    # the control: a fork() of this process with gRPC busy prints the line
+    subprocess.run(["true"], preexec_fn=lambda: None, check=True)
+    time.sleep(0.2)
+    manager.close()
+    """
+)
+
+FORK_LINE = "skipping fork() handlers"
+
+
+def test_starting_plugins_does_not_fork_the_grpc_using_host(tmp_path: Path) -> None:
+    """gRPC logs "fork_posix.cc ... Other threads are currently calling into gRPC,
+    skipping fork() handlers" when a process using it forks; plugin processes are
+    started without fork(), so a host never prints it — checked on the host's stderr
+    with a call in flight, against a control fork that does print it."""
+    busy = faulty_manifest(tmp_path / "busy", name="busy")
+    fresh = faulty_manifest(tmp_path / "fresh", name="fresh")
+    env = {**os.environ, "PYTHONPATH": sdk_pythonpath()}
+    for variable in ("GRPC_VERBOSITY", "GRPC_TRACE", "GRPC_ENABLE_FORK_SUPPORT"):
+        env.pop(variable, None)
+    done = subprocess.run(
+        [sys.executable, "-c", FORK_SCRIPT, str(busy), str(fresh)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    spawning, _, control = done.stderr.partition("MARK\n")
+    assert control, done.stderr
+    assert FORK_LINE not in spawning, spawning
+    assert "fork_posix" not in spawning, spawning
+    assert FORK_LINE in control, "the control fork printed nothing: the check proves nothing"
 
 
 def test_stale_private_directories_of_dead_hosts_are_removed(tmp_path: Path) -> None:

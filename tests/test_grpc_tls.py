@@ -13,7 +13,7 @@ from pathlib import Path
 
 import grpc
 import pytest
-from grpc_helpers import Authority
+from grpc_helpers import Authority, fake_dns
 
 from weaviate_ext import PluginLoadError, PluginManager
 from weaviate_ext.sdk import RerankerPlugin
@@ -76,7 +76,13 @@ def _short_start(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WEAVIATE_EXT_GRPC_START_TIMEOUT", "3")
 
 
-def remote_manifest(directory: Path, port: int, tls: str | None, files: dict[str, bytes]) -> Path:
+def remote_manifest(
+    directory: Path,
+    port: int,
+    tls: str | None,
+    files: dict[str, bytes],
+    host: str = "127.0.0.1",
+) -> Path:
     (directory / "certs").mkdir(parents=True, exist_ok=True)
     for name, data in files.items():
         (directory / "certs" / name).write_bytes(data)
@@ -84,7 +90,7 @@ def remote_manifest(directory: Path, port: int, tls: str | None, files: dict[str
     path.write_text(
         "apiVersion: weaviate.io/v1\nkind: Plugin\n"
         "metadata: {name: tls-reranker, version: 1.0.0}\n"
-        f"spec:\n  type: reranker\n  runtime: grpc\n  address: dns:///127.0.0.1:{port}\n"
+        f"spec:\n  type: reranker\n  runtime: grpc\n  address: dns:///{host}:{port}\n"
         "  timeout: 10s\n  capabilities: {deterministic: true}\n"
         + (f"  tls: {tls}\n" if tls is not None else "")
     )
@@ -102,6 +108,25 @@ def test_reachable_with_the_right_ca(
     assert [r.index for r in top] == [1, 2, 0]
     check_plugin(handle).raise_for_failures()
     assert manager.registry.get_plugin("tls-reranker").plugin_health() is True
+
+
+def test_a_dns_name_is_verified_against_the_certificate_per_replica(
+    serve: Serve,
+    pki: Pki,
+    manager: PluginManager,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Remote mode connects to each resolved IP on its own, yet TLS checks the name of
+    the address (no serverName needed), as gRPC's own resolver would."""
+    fake_dns(monkeypatch, {SERVER_NAME: ["127.0.0.1"]})
+    port = serve()
+    files = {"ca.pem": pki.ca.pem}
+    manager.load(remote_manifest(tmp_path, port, "{ca: certs/ca.pem}", files, host=SERVER_NAME))
+    handle = manager.get_reranker("tls-reranker")
+    assert handle.rerank("a b", ["a", "a b", "c"])[0].index == 1
+    replicas = manager.registry.get_plugin("tls-reranker").connection.service.replicas
+    assert [r.address for r in replicas] == [f"127.0.0.1:{port}"]
 
 
 def test_refused_with_a_wrong_ca(

@@ -147,3 +147,9 @@ class ResourceLimitExceeded(PluginCallError):
 
 class PluginCrashed(PluginCallError):
     """The plugin's process or instance died during the call."""
+
+
+class PluginUnavailable(PluginCallError):
+    """No instance of the plugin can take the call now: every replica of a remote
+    service is unhealthy or unreachable. The plugin stays loaded; calls succeed again
+    once a replica is back (the message names each replica and why it is out)."""

@@ -5,12 +5,15 @@
 * ``normal``: serve;
 * ``no-handshake``: never serve nor print the handshake line (sleep);
 * ``ignore-sigterm``: serve, ignoring SIGTERM;
-* ``crash-loop``: serve, but once a call crashed it, every later start exits at once.
+* ``crash-loop``: serve, but once a call crashed it, every later start exits at once;
+* ``grandchildren``: start two ``sleep`` processes first, one in the plugin's process
+  group and one in a session of its own (out of the group), then serve.
 
 The text of a ``vectorize_text`` call chooses what happens in the call: ``crash``
 (the process exits with code 3), ``hang`` (sleeps for an hour), ``alloc`` (allocates
-1.5 GiB), ``secret`` (a vector of the secret's length, to show Init delivered it);
-anything else gets a vector of 8 values.
+1.5 GiB), ``secret`` (a vector of the secret's length, to show Init delivered it),
+``pids`` (the plugin's pid and its grandchildren's, then zeros); anything else gets a
+vector of 8 values.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import subprocess
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -37,8 +41,9 @@ MARKER = Path(os.environ.get("HOME", "/nonexistent")) / "crashed-once"
 class Faulty(VectorizerPlugin):
     plugin_name = "faulty"
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, children: list[int] | None = None) -> None:
         self.mode = mode
+        self.children = children or []
         self.config: Mapping[str, Any] = {}
 
     def setup(self, config: Mapping[str, Any]) -> None:
@@ -54,6 +59,9 @@ class Faulty(VectorizerPlugin):
         if text == "alloc":
             block = bytearray(1536 * 1024 * 1024)
             return np.full(8, len(block), dtype=np.float32)
+        if text == "pids":
+            pids = [os.getpid(), *self.children]
+            return np.array(pids + [0] * (8 - len(pids)), dtype=np.float32)
         if text == "secret":
             return np.full(8, len(str(self.config.get("apiKey", ""))), dtype=np.float32)
         return np.arange(8, dtype=np.float32)
@@ -69,7 +77,12 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if mode == "crash-loop" and MARKER.exists():
         raise SystemExit("crashed before: refusing to start")
-    serve(Faulty(mode))
+    children: list[int] = []
+    if mode == "grandchildren":
+        for own_session in (False, True):
+            child = subprocess.Popen(["sleep", "600"], start_new_session=own_session)
+            children.append(child.pid)
+    serve(Faulty(mode, children))
 
 
 if __name__ == "__main__":

@@ -3,11 +3,14 @@
 With ``spec.command`` the framework starts and supervises the plugin process
 (:mod:`weaviate_ext.grpc.supervisor`): private socket, scrubbed environment, memory
 rlimit and CPU affinity from ``spec.resources``, restart with backoff after a crash,
-the process group killed on unload and when the host dies. With ``spec.address``
-(``unix:///path``, ``dns:///host:port`` or ``host:port``) it manages no process and
-connects to a running service with ``round_robin`` load balancing over the resolved
-addresses, over TLS when ``spec.tls`` says so (server CA, client certificate for mutual
-TLS, server name), and checks its health service at load and on ``plugin_health``.
+and a keeper (:mod:`weaviate_ext.grpc.keeper`) that kills the plugin and everything it
+started on unload and when the host dies, SIGKILL included. With ``spec.address``
+(``unix:///path``, ``dns:///host:port``, ``host:port`` or ``ipv4:a:p,b:p``) it manages
+no process and connects to every replica of a running service
+(:mod:`weaviate_ext.grpc.remote`): ``Init`` to each, per-replica health checks that
+take a replica out of rotation and put it back (with ``Init`` again after a restart),
+round robin over the healthy ones, over TLS when ``spec.tls`` says so (server CA,
+client certificate for mutual TLS, server name).
 
 The contract is ``hookspecs/weaviate_plugin.proto``; the Python SDK is
 :mod:`weaviate_ext.sdk` (import name ``weaviate_plugin_sdk``). See ``docs/grpc.md``.
@@ -15,16 +18,16 @@ The contract is ``hookspecs/weaviate_plugin.proto``; the Python SDK is
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
 import grpc
 
 from weaviate_ext.errors import PluginLoadError
-from weaviate_ext.grpc.client import Connection, ProcessConnection, make_plugin_object
-from weaviate_ext.grpc.connection import StartError, Stubs, make_channel, open_plugin
+from weaviate_ext.grpc.client import ProcessConnection, make_plugin_object
+from weaviate_ext.grpc.connection import StartError
 from weaviate_ext.grpc.protocol import dumps
+from weaviate_ext.grpc.remote import RemoteConnection, RemoteService, parse_target
 from weaviate_ext.grpc.supervisor import PluginProcess, Settings
 from weaviate_ext.hookspecs import hookimpl
 from weaviate_ext.manifest import Manifest, PluginConfig
@@ -33,12 +36,9 @@ RUNTIME = "grpc"
 
 log = logging.getLogger("weaviate_ext")
 
-REMOTE_SERVICE_CONFIG = json.dumps({"loadBalancingConfig": [{"round_robin": {}}]})
-"""Service config of remote plugins: spread calls over every resolved address.
-
-Client-side health checking (``healthCheckConfig``) is not enabled: with grpcio 1.85
-a channel configured with it never became ready against the SDK's health service in
-our tests; the framework checks health itself at load and in ``plugin_health``."""
+ISOLATION = "process: a separate gRPC process or service"
+"""What isolates a grpc plugin (``weaviate-ext list`` shows ``process``); each plugin
+object says more precisely (a supervised process, or a remote service)."""
 
 
 def config_json(config: PluginConfig) -> str:
@@ -84,19 +84,13 @@ def tls_credentials(
 def _remote(manifest: Manifest, config: PluginConfig, secrets: tuple[str, ...]) -> object:
     address = manifest.spec.address
     assert address is not None
-    target = address.replace("unix:///", "unix:/", 1) if address.startswith("unix:///") else address
+    try:
+        target = parse_target(address)
+    except ValueError as exc:
+        raise PluginLoadError(
+            manifest.name, f"{manifest.where('spec.address')}: {address!r}: {exc}"
+        ) from None
     credentials, tls_options = tls_credentials(manifest)
-    channel = make_channel(
-        target,
-        (
-            ("grpc.service_config", REMOTE_SERVICE_CONFIG),
-            ("grpc.enable_retries", 1),
-            *tls_options,
-        ),
-        credentials,
-    )
-    stubs = Stubs(channel, manifest.spec.type)
-    timeout = Settings.from_environ().start_timeout
     tls = manifest.spec.tls
     if tls is None:
         hint = " (if the service speaks TLS: spec.tls)"
@@ -104,22 +98,34 @@ def _remote(manifest: Manifest, config: PluginConfig, secrets: tuple[str, ...]) 
         hint = " (if the service requires a client certificate: spec.tls.cert and spec.tls.key)"
     else:
         hint = " (does the service trust the CA of the client certificate spec.tls.cert?)"
+    service = RemoteService(
+        name=manifest.name,
+        plugin_type=manifest.spec.type,
+        version=manifest.version,
+        config_json=config_json(config),
+        target=target,
+        credentials=credentials,
+        channel_options=tls_options,
+        settings=Settings.from_environ(),
+        secrets=secrets,
+        hint=hint,
+    )
     try:
-        methods = open_plugin(
-            stubs,
-            manifest.spec.type,
-            config_json(config),
-            manifest.name,
-            manifest.version,
-            timeout,
-            hint,
-        )
+        methods = service.start()
     except StartError as exc:
-        channel.close()
         raise PluginLoadError(manifest.name, f"service at {address}: {exc}") from None
-    connection = Connection(manifest.name, stubs, secrets)
+    log.info(
+        "plugin %s: remote service at %s, %d of %d replicas serving",
+        manifest.name,
+        address,
+        len(service.rotation),
+        service.count,
+    )
     return make_plugin_object(
-        connection, manifest.spec.type, methods, manifest.spec.capabilities.dimensions
+        RemoteConnection(service, secrets),
+        manifest.spec.type,
+        methods,
+        manifest.spec.capabilities.dimensions,
     )
 
 

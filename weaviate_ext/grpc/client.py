@@ -67,20 +67,21 @@ def timeout_of(deadline: Deadline | None) -> float | None:
 
 
 class Connection:
-    """How hooks reach a plugin: the current stubs, error translation, health, close.
+    """How hooks reach a plugin: the stubs to call, error translation, health, close.
 
-    This base class serves a fixed channel (remote mode); :class:`ProcessConnection`
-    follows a supervised process through its restarts.
+    Subclasses: :class:`ProcessConnection` follows a supervised process through its
+    restarts; :class:`~weaviate_ext.grpc.remote.RemoteConnection` spreads calls over
+    the healthy replicas of a running service.
     """
 
-    def __init__(self, name: str, stubs: Stubs, secrets: tuple[str, ...]) -> None:
-        self.name = name
-        self._stubs = stubs
-        self._secrets = secrets
+    name: str
+    _secrets: tuple[str, ...]
+
+    isolation = "process: a separate gRPC process"
 
     def stubs(self, hook: str, timeout: float | None) -> tuple[Stubs, Generation | None]:
         """The stubs to call now, and the process generation behind them (if any)."""
-        return self._stubs, None
+        raise NotImplementedError
 
     def call(self, hook: str, request: Any, deadline: Deadline | None) -> Any:
         """Call the RPC of ``hook`` with ``request`` within ``deadline``."""
@@ -131,17 +132,14 @@ class Connection:
 
     def healthy(self) -> bool:
         """Whether the plugin's health status is SERVING."""
-        return self._stubs.healthy(timeout=5.0)
+        raise NotImplementedError
 
     def runtime_status(self) -> tuple[str, str | None]:
-        """``("serving", None)``: a remote service has no process to watch."""
+        """``(state, reason)`` for ``weaviate-ext list``; ``("serving", None)`` when fine."""
         return "serving", None
 
-    isolation = "process: a separate gRPC service (remote mode, not managed by the host)"
-
     def close(self) -> None:
-        """Close the channel (and stop the process, for a supervised plugin)."""
-        self._stubs.channel.close()
+        """Close the channels (and stop the process, for a supervised plugin)."""
 
 
 class ProcessConnection(Connection):
@@ -169,8 +167,8 @@ class ProcessConnection(Connection):
         return self.supervisor.runtime_status()
 
     isolation = (
-        "process: own process group and private directory, scrubbed environment, "
-        "memory rlimit and CPU affinity from spec.resources"
+        "process: own process group under a keeper, private directory, scrubbed "
+        "environment, memory rlimit and CPU affinity from spec.resources"
     )
 
     def healthy(self) -> bool:

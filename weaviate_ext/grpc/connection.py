@@ -8,6 +8,7 @@ type), ``Init`` with the configuration, and the health status SERVING.
 from __future__ import annotations
 
 import re
+import threading
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -57,23 +58,51 @@ def make_channel(
     return grpc.insecure_channel(target, options=options)
 
 
+def close_channel(channel: grpc.Channel) -> None:
+    """Close ``channel`` once gRPC's connectivity-polling thread has let go of it.
+
+    grpcio polls a channel's state in a thread while something watches it
+    (``subscribe``, ``channel_ready_future``) and for up to ~0.2 s after the last
+    unsubscribe; a channel closed under that thread makes it die with "Cannot invoke
+    RPC: Channel closed!" and a traceback on stderr. So: closed at once when nothing
+    polls it, else by a daemon thread once the polling stopped (at most 2 s later).
+    """
+    state = getattr(channel, "_connectivity_state", None)
+    if not getattr(state, "polling", False):
+        channel.close()
+        return
+
+    def close_later() -> None:
+        until = time.monotonic() + 2.0
+        while getattr(state, "polling", False) and time.monotonic() < until:
+            time.sleep(0.05)
+        channel.close()
+
+    threading.Thread(target=close_later, name="wvx-close-channel", daemon=True).start()
+
+
 _TLS_FAILURE = re.compile(
     r"handshake|ssl|tls|certificate|hostname verification|verify", re.IGNORECASE
 )
 """What gRPC's connection errors say when TLS refused the connection: no use waiting."""
 
 
-def wait_ready(stubs: Stubs, timeout: float, hint: str = "") -> None:
+def wait_ready(
+    stubs: Stubs, timeout: float, hint: str = "", stop: threading.Event | None = None
+) -> None:
     """Wait until the channel connects; a TLS refusal fails at once.
 
     :raises StartError: with gRPC's own reason for the last failed connection attempt
-        (and ``hint`` after it), after ``timeout`` seconds or at once for TLS errors.
+        (and ``hint`` after it), after ``timeout`` seconds or at once for TLS errors;
+        also when ``stop`` is set.
     """
     until = time.monotonic() + timeout
     ready = grpc.channel_ready_future(stubs.channel)
     last = ""
     try:
         while True:
+            if stop is not None and stop.is_set():
+                raise StartError("stopped while connecting")
             remaining = until - time.monotonic()
             if remaining <= 0:
                 why = f": {last}{hint}" if last else ""
@@ -112,15 +141,17 @@ def open_plugin(
     version: str,
     timeout: float,
     hint: str = "",
+    stop: threading.Event | None = None,
 ) -> list[str]:
     """Run the start checks; return the RPCs the plugin implements.
 
-    ``hint`` is appended to the reason when the channel never connects.
+    ``hint`` is appended to the reason when the channel never connects; ``stop`` ends
+    the wait for a connection early (the plugin is being closed).
 
     :raises StartError: with a message that says which check failed.
     """
     until = time.monotonic() + timeout
-    wait_ready(stubs, timeout, hint)
+    wait_ready(stubs, timeout, hint, stop)
     try:
         info = stubs.plugin.Info(pb.InfoRequest(), timeout=max(0.01, until - time.monotonic()))
     except grpc.RpcError as exc:

@@ -26,6 +26,11 @@ class Settings:
     """The longest wait between restarts."""
     stable_after: float = 30.0
     """A process that ran this long before crashing resets the failure count."""
+    health_interval: float = 1.0
+    """Remote mode: seconds between health checks of each replica."""
+    resolve_interval: float = 30.0
+    """Remote mode: seconds between DNS resolutions of a ``dns:`` address (replicas that
+    appear join the rotation after their ``Init``; replicas that disappear leave it)."""
 
     @classmethod
     def from_environ(cls) -> Settings:

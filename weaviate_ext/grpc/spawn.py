@@ -1,22 +1,30 @@
-"""Starting plugin processes: environment, limits, process group, parent-death signal.
+"""Starting plugin processes: environment, limits, the keeper, no fork of the host.
 
-``PR_SET_PDEATHSIG`` is delivered when the *thread* that forked the child exits, not
-the process. Every plugin process is therefore forked by one long-lived spawner thread
-(:func:`spawn`), so the signal fires only when the host process itself dies, whether
-it exits, crashes or is killed with SIGKILL.
+A plugin command never runs as the host's direct child: the host starts the
+:mod:`keeper <weaviate_ext.grpc.keeper>` (``python -I -S keeper.py ... -- COMMAND``),
+which starts the command, stays its parent, and kills everything below it when the
+plugin exits or the host is gone — however the host ends, SIGKILL included. See the
+keeper's docstring for how.
+
+The host starts the keeper with :class:`subprocess.Popen` and **no** ``preexec_fn``, so
+CPython uses ``vfork``/``posix_spawn`` rather than ``fork()``: the gRPC-using host is
+never forked, which keeps gRPC's fork handlers (and their "Other threads are currently
+calling into gRPC, skipping fork() handlers" log line, and their rare abort of the
+child) out of every spawn. Limits, the process group and the death signals are set in
+the keeper instead of between fork and exec.
+
+``PR_SET_PDEATHSIG`` (the keeper's) is delivered when the *thread* that started the
+child exits, not the process. Every keeper is therefore started by one long-lived
+spawner thread (:func:`spawn`), so the signal fires only when the host itself dies.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import math
 import os
 import queue
-import resource
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -24,6 +32,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent import futures
 from pathlib import Path
 from typing import Any
+
+from weaviate_ext.grpc.keeper import keeper_argv
 
 BASE_ENV: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 """Host variables every plugin process gets (plus what ``permissions.env`` names)."""
@@ -33,14 +43,6 @@ PYTHON_ENV: tuple[str, ...] = ("PYTHONPATH",)
 
 PYTHON_NAMES = frozenset({"python", "python3"})
 """Command names that mean the host's interpreter (``sys.executable``)."""
-
-_PR_SET_PDEATHSIG = 1
-
-try:
-    _libc: Any = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
-    _prctl: Any = _libc.prctl
-except (OSError, AttributeError):  # pragma: no cover - not Linux
-    _prctl = None
 
 
 class SpawnError(OSError):
@@ -109,25 +111,8 @@ def cpu_set(cores: float | None) -> set[int] | None:
     return set(available[:wanted])
 
 
-def make_preexec(memory: int | None, cpus: set[int] | None) -> Callable[[], None]:
-    """What the child runs between fork and exec: death signal, rlimit, affinity."""
-    parent = os.getpid()
-
-    def preexec() -> None:
-        if _prctl is not None:
-            _prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
-            if os.getppid() != parent:  # the host died before prctl took effect
-                os._exit(1)
-        if memory is not None:
-            resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
-        if cpus:
-            os.sched_setaffinity(0, cpus)
-
-    return preexec
-
-
 class _Spawner:
-    """One daemon thread that forks every plugin process (see the module docstring)."""
+    """One daemon thread that starts every keeper (see the module docstring)."""
 
     def __init__(self) -> None:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -164,23 +149,28 @@ def spawn(
     memory: int | None,
     cpus: set[int] | None,
 ) -> subprocess.Popen[bytes]:
-    """Start a plugin process in its own session and process group.
+    """Start ``argv`` under a keeper that leads its own session and process group.
 
-    stdin is a pipe the host keeps open (the plugin may treat its closing as the host's
-    end); stdout and stderr are pipes read by the supervisor.
+    The returned process is the keeper (its pid is the process group's id); it exits
+    the way the plugin process exits. stdin is a pipe only the host holds: its closing
+    tells the keeper the host is gone. stdout and stderr are pipes read by the
+    supervisor; the first stdout line is the keeper's
+    :data:`~weaviate_ext.grpc.keeper.PID_LINE_PREFIX` line with the plugin's pid.
     """
-    preexec = make_preexec(memory, cpus)
+    if not sys.executable:
+        raise SpawnError("cannot start the plugin's keeper: this Python's executable is unknown")
+    command = keeper_argv(sys.executable, os.getpid(), memory, cpus, argv)
 
     def start() -> subprocess.Popen[bytes]:
+        # No preexec_fn: CPython then starts the child without fork() (see above).
         return subprocess.Popen(
-            argv,
+            command,
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=preexec,
             close_fds=True,
         )
 

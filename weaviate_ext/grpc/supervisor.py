@@ -4,8 +4,10 @@ Life of a plugin process (one *generation*):
 
 1. a private directory (mode 0700) is created once per plugin; the process is started
    from the plugin directory with a scrubbed environment naming the socket to serve on
-   (``WEAVIATE_EXT_GRPC_SOCKET``), in its own process group, with the memory rlimit,
-   CPU affinity and parent-death signal of :mod:`weaviate_ext.grpc.spawn`;
+   (``WEAVIATE_EXT_GRPC_SOCKET``), under a keeper (:mod:`weaviate_ext.grpc.keeper`) that
+   leads its own process group, sets the memory rlimit and CPU affinity, and kills
+   everything the plugin started when the plugin exits or the host is gone
+   (:mod:`weaviate_ext.grpc.spawn`);
 2. its handshake line is awaited on stdout (``start_timeout``), the socket is made 0600,
    and :func:`~weaviate_ext.grpc.connection.open_plugin` checks Info, sends Init and
    waits for SERVING;
@@ -14,10 +16,12 @@ Life of a plugin process (one *generation*):
    wait (within their deadline) while a new generation is started after an exponential
    backoff; after ``max_restarts`` failures in a row the plugin is marked failed and
    every call says so;
-4. :meth:`PluginProcess.close` sends SIGTERM to the process group, SIGKILL after
-   ``stop_grace`` seconds, and removes the private directory. A host killed with
-   SIGKILL cannot; the next host of the same user to start a plugin removes
-   directories whose host is gone (:func:`remove_stale_directories`).
+4. :meth:`PluginProcess.close` sends SIGTERM to the process group; after ``stop_grace``
+   seconds it closes the keeper's stdin (the keeper SIGKILLs the plugin's whole subtree,
+   also processes that left the group), then SIGKILLs the group, and removes the
+   private directory. A host killed with SIGKILL cannot remove it; the next host of the
+   same user to start a plugin removes directories whose host is gone
+   (:func:`remove_stale_directories`).
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ import weakref
 from pathlib import Path
 from typing import IO
 
-from weaviate_ext.grpc.connection import StartError, Stubs, make_channel, open_plugin
+from weaviate_ext.grpc.connection import (
+    StartError,
+    Stubs,
+    close_channel,
+    make_channel,
+    open_plugin,
+)
+from weaviate_ext.grpc.keeper import PID_LINE_PREFIX
 from weaviate_ext.grpc.protocol import (
     HANDSHAKE_PREFIX,
     PLUGIN_NAME_ENV,
@@ -77,11 +88,16 @@ class NotServing(Exception):
 
 
 class Generation:
-    """One started process of a plugin, with its channel and output readers."""
+    """One started process of a plugin, with its channel and output readers.
+
+    ``process`` is the plugin's keeper (:mod:`weaviate_ext.grpc.keeper`), which exits
+    the way the plugin process does; ``plugin_pid`` is the plugin process itself.
+    """
 
     def __init__(self, number: int, process: subprocess.Popen[bytes]) -> None:
         self.number = number
         self.process = process
+        self.plugin_pid: int | None = None
         self.started = time.monotonic()
         self.stubs: Stubs | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
@@ -91,13 +107,18 @@ class Generation:
 
     @property
     def pid(self) -> int:
-        """The process id (also its process group id)."""
+        """The plugin process's id (the keeper's until the keeper has told it)."""
+        return self.process.pid if self.plugin_pid is None else self.plugin_pid
+
+    @property
+    def group(self) -> int:
+        """The process group id: the keeper's pid."""
         return self.process.pid
 
     def close_channel(self) -> None:
         """Close this generation's channel."""
         if self.stubs is not None:
-            self.stubs.channel.close()
+            close_channel(self.stubs.channel)
 
 
 _live: weakref.WeakSet[PluginProcess] = weakref.WeakSet()
@@ -295,6 +316,10 @@ class PluginProcess:
             waiting = stdout
             for raw in iter(stream.readline, b""):
                 line = scrub(raw.decode("utf-8", "replace").rstrip("\r\n"), self._secrets)
+                if stdout and generation.plugin_pid is None and line.startswith(PID_LINE_PREFIX):
+                    with contextlib.suppress(ValueError):
+                        generation.plugin_pid = int(line.removeprefix(PID_LINE_PREFIX))
+                    continue
                 if waiting and line.startswith(HANDSHAKE_PREFIX + "|"):
                     generation.handshake.put(line)
                     waiting = False
@@ -446,6 +471,8 @@ class PluginProcess:
     # -- stopping ---------------------------------------------------------------------
 
     def _stop(self, generation: Generation, grace: float) -> None:
+        """SIGTERM to the group; after ``grace``, the keeper kills the plugin's subtree
+        (its stdin closed); SIGKILL to the group for whatever is left."""
         generation.expected_exit = True
         generation.close_channel()
         process = generation.process
@@ -453,14 +480,17 @@ class PluginProcess:
             kill_group(process, signal.SIGTERM)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=grace if grace > 0 else 0.2)
+        if process.stdin is not None:
+            with contextlib.suppress(OSError):
+                process.stdin.close()
+        if process.poll() is None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=2.0)
         kill_group(process, signal.SIGKILL)
         try:
             process.wait(timeout=5)
         except subprocess.TimeoutExpired:  # pragma: no cover - unkillable
             self.log.error("pid %d did not die after SIGKILL", process.pid)
-        if process.stdin is not None:
-            with contextlib.suppress(OSError):
-                process.stdin.close()
 
     def close(self, grace: float | None = None) -> None:
         """Stop the process group (SIGTERM, SIGKILL after the grace period) for good."""
@@ -480,5 +510,10 @@ class PluginProcess:
 
     @property
     def pid(self) -> int | None:
-        """The pid of the current process, if any."""
+        """The pid of the current plugin process, if any."""
         return None if self.current is None else self.current.pid
+
+    @property
+    def group(self) -> int | None:
+        """The process group of the current plugin process (its keeper's pid), if any."""
+        return None if self.current is None else self.current.group
