@@ -10,10 +10,19 @@ from pathlib import Path
 import pytest
 from conftest import EXAMPLES
 
-from weaviate_ext import ConfigError, PluginManager
+from weaviate_ext import (
+    ConfigError,
+    DeadlineExceeded,
+    InvalidInput,
+    PluginCrashed,
+    PluginManager,
+    PluginUnavailable,
+    ResourceLimitExceeded,
+    WeaviateExtError,
+)
 from weaviate_ext.serve.auth import OPEN_PATHS, bearer_token
 from weaviate_ext.serve.cache import MISSING, ResultCache
-from weaviate_ext.serve.errors import ApiError, describe_validation, error_body
+from weaviate_ext.serve.errors import ApiError, describe_validation, error_body, from_framework
 from weaviate_ext.serve.reload import affected_plugins, watch_roots
 from weaviate_ext.serve.settings import ServeSettings
 from weaviate_ext.serve.state import ServeState
@@ -210,3 +219,18 @@ def test_the_command_binds_loopback_by_default() -> None:
     defaults = {param.name: param.default for param in serve_command.params}
     assert defaults["host"] == "127.0.0.1"
     assert defaults["port"] == 8000
+
+
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (InvalidInput("empty text"), 422),
+        (DeadlineExceeded("p", "vectorize_batch", "too slow"), 504),
+        (PluginUnavailable("p", "vectorize_batch", "no replica serving"), 503),
+        (ResourceLimitExceeded("p", "vectorize_batch", "memory"), 503),
+        (PluginCrashed("p", "vectorize_batch", "trapped"), 502),
+    ],
+)
+def test_framework_errors_map_to_http_statuses(error: WeaviateExtError, status: int) -> None:
+    answer = from_framework(error)
+    assert answer.status == status

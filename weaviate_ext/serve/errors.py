@@ -29,6 +29,7 @@ from weaviate_ext.errors import (
     PluginNotFound,
     PluginNotLoaded,
     PluginTypeError,
+    PluginUnavailable,
     ResourceLimitExceeded,
     WeaviateExtError,
 )
@@ -100,7 +101,8 @@ def from_framework(exc: WeaviateExtError) -> ApiError:
         return ApiError(503, message, plugin=plugin)
     if isinstance(exc, DeadlineExceeded):
         return ApiError(504, message, plugin=plugin)
-    if isinstance(exc, ResourceLimitExceeded):
+    if isinstance(exc, ResourceLimitExceeded | PluginUnavailable):
+        # the plugin is overloaded or no replica is serving: worth retrying later
         return ApiError(503, message, plugin=plugin)
     if isinstance(exc, PluginCallError):
         return ApiError(502, message, plugin=plugin)
