@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The whole test suite: install, lint (ruff), type-check (mypy), then pytest.
-# Extra arguments go to pytest (e.g. scripts/test.sh -k reload).
+# The whole test suite: install, build the examples, lint (ruff), type-check (mypy),
+# check the generated docs, test every contrib package in its own env (tox), then pytest.
+# Extra arguments go to pytest (e.g. scripts/test.sh -k reload);
+# WEAVIATE_EXT_SKIP_TOX=1 skips the contrib envs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
@@ -13,5 +15,9 @@ echo "== mypy"
 "$PYTHON" -m mypy
 echo "== generated docs up to date"
 "$PYTHON" scripts/gen_docs.py --check
+if [ "${WEAVIATE_EXT_SKIP_TOX:-0}" != 1 ]; then
+    echo "== contrib packages, each in a fresh env (tox)"
+    PYTHON="$PYTHON" bash scripts/test_contrib.sh
+fi
 echo "== pytest"
 "$PYTHON" -m pytest -p no:cacheprovider "$@"

@@ -24,8 +24,12 @@ mkdir -p build/model
 "$PYTHON" src/make_model.py build/model/model.bin 768
 export RUSTC="$RUSTC_BIN" CARGO_TARGET_DIR="$PWD/build/target" CARGO_HOME="$PWD/build/cargo-home"
 "$CARGO" build --offline --release --quiet --target wasm32-wasi
-cp build/target/wasm32-wasi/release/custom_vectorizer.wasm plugin-binary.wasm
+# copy, then rename over the old file: a host that has the old library loaded maps that
+# file, and writing into it (cp onto it) would change code under the running process
+cp build/target/wasm32-wasi/release/custom_vectorizer.wasm plugin-binary.wasm.tmp
+mv -f plugin-binary.wasm.tmp plugin-binary.wasm
 # native: a panic must unwind into the SDK's catch (an error), never abort the host
 "$CARGO" build --offline --release --quiet --config 'profile.release.panic="unwind"'
-cp build/target/release/libcustom_vectorizer.so plugin-binary.so
+cp build/target/release/libcustom_vectorizer.so plugin-binary.so.tmp
+mv -f plugin-binary.so.tmp plugin-binary.so
 echo "custom-vectorizer: ok"
