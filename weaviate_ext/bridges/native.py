@@ -78,7 +78,7 @@ def _open_library(name: str, resolved: str) -> Any:
         return ffi.dlopen(resolved)
     directory, base = os.path.split(resolved)
     try:
-        fd, copy = tempfile.mkstemp(prefix=f".{base}.", dir=directory)
+        fd, copy = tempfile.mkstemp(prefix=f".{base}.", suffix=".so", dir=directory)
     except OSError:
         log.warning(
             "plugin %s: %s is loaded already and its directory is not writable; mapping a "
@@ -86,7 +86,7 @@ def _open_library(name: str, resolved: str) -> Any:
             name,
             resolved,
         )
-        fd, copy = tempfile.mkstemp(prefix=f"weaviate-ext-{base}.")
+        fd, copy = tempfile.mkstemp(prefix=f"weaviate-ext-{base}.", suffix=".so")
     try:
         with os.fdopen(fd, "wb") as out, open(resolved, "rb") as source:
             shutil.copyfileobj(source, out)
