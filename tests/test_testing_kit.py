@@ -6,10 +6,12 @@ private runtime ``testkit``, so each loads through the real manager and handles.
 
 from __future__ import annotations
 
+import itertools
 import random
 import shutil
 import textwrap
-from collections.abc import Iterator, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -28,13 +30,24 @@ from weaviate_ext.manifest import parse_manifest
 from weaviate_ext.testing import (
     CheckResult,
     ConformanceReport,
+    CrashDurabilityResult,
+    CrashRound,
     check_auth,
+    check_crash_durability,
     check_generator,
     check_plugin,
+    check_reopen_durability,
     check_reranker,
     check_storage,
     check_transformer,
     check_vectorizer,
+)
+from weaviate_ext.testing.durability import (
+    expected_state,
+    is_whole_record,
+    key_of,
+    plugin_target,
+    record,
 )
 
 pytest_plugins = ["pytester"]
@@ -355,6 +368,439 @@ def test_storage_that_loses_data_fails(
 ) -> None:
     report = check_storage(load(manager, bridge, store, "storage"))
     assert failed(report) == failing, str(report)
+
+
+class NulTruncatingStore(DictStore):
+    """Keys end at the first NUL, like a C string: 'a\\x00b' and 'a' collide."""
+
+    @staticmethod
+    def cut(key: str) -> str:
+        return key.split("\x00", 1)[0]
+
+    @hookimpl
+    def store(self, key: str, data: bytes) -> None:
+        self.data[self.cut(key)] = data
+
+    @hookimpl
+    def retrieve(self, key: str) -> bytes | None:
+        return self.data.get(self.cut(key))
+
+    @hookimpl
+    def delete(self, key: str) -> bool:
+        return self.data.pop(self.cut(key), None) is not None
+
+
+class StrictUtf8Store(DictStore):
+    """Encodes keys as strict UTF-8: a lone surrogate raises."""
+
+    @hookimpl
+    def store(self, key: str, data: bytes) -> None:
+        self.data[key.encode("utf-8").decode()] = data
+
+
+class LongKeysCutStore(DictStore):
+    """Keeps the first 1,000 characters of a key, like a fixed-size column."""
+
+    @hookimpl
+    def store(self, key: str, data: bytes) -> None:
+        self.data[key[:1000]] = data
+
+    @hookimpl
+    def retrieve(self, key: str) -> bytes | None:
+        return self.data.get(key[:1000])
+
+    @hookimpl
+    def delete(self, key: str) -> bool:
+        return self.data.pop(key[:1000], None) is not None
+
+
+class RacyStore(DictStore):
+    """Copies the whole dict on every write: concurrent writes lose each other."""
+
+    @hookimpl
+    def store(self, key: str, data: bytes) -> None:
+        copy = dict(self.data)
+        time.sleep(0.001)
+        copy[key] = data
+        self.data = copy
+
+
+def test_bad_input_check_covers_every_refusal(manager: PluginManager, bridge: TestBridge) -> None:
+    store = DictStore()
+    report = check_storage(load(manager, bridge, store, "storage"))
+    assert report.result("wrong input type raises InvalidInput").passed
+    assert store.data == {}
+
+
+def test_odd_keys_and_threads_run_only_when_asked(
+    manager: PluginManager, bridge: TestBridge
+) -> None:
+    store = DictStore()
+    handle = load(manager, bridge, store, "storage")
+    plain = check_storage(handle)
+    assert len(plain) == 6
+    assert not [name for name in plain.names if "keys" in name and "NUL" in name]
+    report = check_plugin(handle, odd_keys=True, threads=4)
+    assert report.ok, str(report)
+    assert report.names[6:] == [
+        "NUL, surrogate, path and 10,000-character keys",
+        "concurrent calls from many threads",
+    ]
+    assert "4 threads x 40 keys" in report.result("concurrent calls from many threads").message
+    assert store.data == {}  # every key deleted afterwards
+    with pytest.raises(ValueError, match="threads"):
+        check_storage(handle, threads=-1)
+
+
+@pytest.mark.parametrize(
+    ("store", "message"),
+    [
+        (NulTruncatingStore(), "nul"),
+        (StrictUtf8Store(), "UnicodeEncodeError"),
+        (LongKeysCutStore(), "10,000 characters"),
+    ],
+    ids=["truncates-at-nul", "refuses-surrogates", "cuts-long-keys"],
+)
+def test_store_mangling_odd_keys_fails(
+    store: DictStore, message: str, manager: PluginManager, bridge: TestBridge
+) -> None:
+    handle = load(manager, bridge, store, "storage")
+    assert check_storage(handle).ok  # the default checks do not see it
+    report = check_storage(handle, odd_keys=True)
+    assert failed(report) == {"NUL, surrogate, path and 10,000-character keys"}, str(report)
+    assert message in report.failures[0].message
+
+
+def test_store_losing_concurrent_writes_fails(manager: PluginManager, bridge: TestBridge) -> None:
+    handle = load(manager, bridge, RacyStore(), "storage")
+    report = check_storage(handle, threads=8)
+    assert failed(report) == {"concurrent calls from many threads"}, str(report)
+
+
+# -- storage durability --------------------------------------------------------------------
+
+FILE_STORES = '''\
+"""File stores for the durability check: one durable, three that are not."""
+
+import os
+import time
+from pathlib import Path
+
+from weaviate_ext import hookimpl
+
+
+class FileStore:
+    """One file per key (the hex of its UTF-8 bytes); a write is a rename."""
+
+    def __init__(self):
+        self.root = None
+
+    @hookimpl
+    def plugin_setup(self, config):
+        self.root = Path(config.get_string("path"))
+        self.root.mkdir(parents=True, exist_ok=True)
+
+    def path_of(self, key):
+        return self.root / key.encode("utf-8", "surrogatepass").hex()
+
+    @hookimpl
+    def store(self, key, data):
+        temp = self.path_of(key).with_suffix(".tmp")
+        temp.write_bytes(data)
+        os.replace(temp, self.path_of(key))
+
+    @hookimpl
+    def retrieve(self, key):
+        try:
+            return self.path_of(key).read_bytes()
+        except FileNotFoundError:
+            return None
+
+    @hookimpl
+    def delete(self, key):
+        try:
+            self.path_of(key).unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+
+class AcksBeforeWriting(FileStore):
+    """Acknowledges a store at once and writes it later, 100 at a time."""
+
+    def __init__(self):
+        super().__init__()
+        self.pending = {}
+
+    @hookimpl
+    def store(self, key, data):
+        self.pending[key] = data
+        if len(self.pending) >= 100:
+            for pending_key, value in self.pending.items():
+                FileStore.store(self, pending_key, value)
+            self.pending.clear()
+
+    @hookimpl
+    def retrieve(self, key):
+        if key in self.pending:
+            return self.pending[key]
+        return FileStore.retrieve(self, key)
+
+    @hookimpl
+    def delete(self, key):
+        return self.pending.pop(key, None) is not None or FileStore.delete(self, key)
+
+
+class TornWrites(FileStore):
+    """Writes a value in place in two steps, 0.2 s apart."""
+
+    @hookimpl
+    def store(self, key, data):
+        with open(self.path_of(key), "wb") as out:
+            out.write(data[: len(data) // 2])
+            out.flush()
+            time.sleep(0.2)
+            out.write(data[len(data) // 2 :])
+
+
+class Hangs(FileStore):
+    """Never returns from a store."""
+
+    @hookimpl
+    def store(self, key, data):
+        time.sleep(3600)
+'''
+
+
+def file_store_plugin(directory: Path, kind: str = "FileStore") -> Path:
+    """A Python storage plugin: class ``kind`` of :data:`FILE_STORES`, in ``directory``."""
+    directory.mkdir(parents=True)
+    (directory / "file_stores.py").write_text(FILE_STORES)
+    manifest = directory / "plugin.yaml"
+    manifest.write_text(
+        textwrap.dedent(
+            f"""\
+            apiVersion: weaviate.io/v1
+            kind: Plugin
+            metadata: {{name: {kind.lower()}, version: 0.1.0}}
+            spec:
+              type: storage
+              runtime: python
+              entrypoint: "file_stores:{kind}"
+              config:
+                path: {{type: string, required: true}}
+            """
+        )
+    )
+    return manifest
+
+
+def file_entries(root: Path) -> dict[str, bytes]:
+    """The raw entries of a ``FileStore`` directory: key -> file contents."""
+    return {
+        bytes.fromhex(path.name).decode("utf-8", "surrogatepass"): path.read_bytes()
+        for path in root.iterdir()
+        if path.suffix != ".tmp"
+    }
+
+
+QUICK: dict[str, Any] = {"first_acks": 5, "acks": (3, 5)}
+"""Short rounds for these tests; the defaults (25, then 4 to 15 acks) are for plugins."""
+
+
+def test_durable_store_passes_the_crash_check(tmp_path: Path) -> None:
+    manifest = file_store_plugin(tmp_path / "plugin")
+    root = tmp_path / "data"
+    result = check_crash_durability(
+        manifest,
+        {"path": str(root)},
+        tmp_path / "work",
+        rounds=3,
+        seed=11,
+        raw_entries=lambda: file_entries(root),
+        **QUICK,
+    )
+    assert isinstance(result, CrashDurabilityResult)
+    assert result.seed == 11
+    assert result.plugin == str(manifest)
+    assert len(result.rounds) == 3
+    assert result.rounds[0] == CrashRound(0, result.rounds[0].last_acked)
+    assert result.rounds[0].acknowledged >= 5
+    for before, after in itertools.pairwise(result.rounds):
+        assert after.start == before.last_acked + 1  # each round redoes the one in flight
+    assert result.operations == result.rounds[-1].last_acked + 1
+    assert "3 writers killed with SIGKILL" in str(result)
+    assert file_entries(root)  # the workload wrote through the plugin
+    assert (tmp_path / "work" / "crash-writer.json").stat().st_mode & 0o077 == 0
+
+
+def test_relative_paths_mean_the_same_to_the_writer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer runs in the caller's directory: a relative store path and work_dir
+    name the same files for both."""
+    file_store_plugin(tmp_path / "plugin")
+    monkeypatch.chdir(tmp_path)
+    result = check_crash_durability(
+        "plugin/plugin.yaml",
+        {"path": "data"},
+        "work",
+        rounds=1,
+        raw_entries=lambda: file_entries(Path("data")),
+        **QUICK,
+    )
+    assert result.operations >= 5
+    assert key_of(0) in file_entries(tmp_path / "data")
+    assert (tmp_path / "work" / "crash-writer.log").exists()
+
+
+def test_example_file_store_passes_the_crash_check(tmp_path: Path) -> None:
+    """A directory stands for its plugin.yaml; the example writes with atomic renames."""
+    result = check_crash_durability(
+        EXAMPLES / "python-file-storage", {"path": str(tmp_path / "data")}, tmp_path, rounds=2
+    )
+    assert result.operations >= 25
+
+
+def test_store_acknowledging_before_writing_fails_the_crash_check(tmp_path: Path) -> None:
+    manifest = file_store_plugin(tmp_path / "plugin", "AcksBeforeWriting")
+    with pytest.raises(AssertionError) as info:
+        check_crash_durability(
+            manifest, {"path": str(tmp_path / "data")}, tmp_path, rounds=2, seed=5, **QUICK
+        )
+    message = str(info.value)
+    assert "round 0 (seed 5)" in message
+    assert "records/000000/ключ: acknowledged state 1, got nothing" in message
+
+
+def test_store_writing_in_two_steps_fails_the_crash_check(tmp_path: Path) -> None:
+    """The kill lands in the middle of a write (with seed 17, half-way through an
+    operation's duration): the value is torn, and the plugin hands it back."""
+    manifest = file_store_plugin(tmp_path / "plugin", "TornWrites")
+    with pytest.raises(AssertionError, match=r"seed 17\): records/\d+/ключ: .* bytes that do not"):
+        check_crash_durability(
+            manifest, {"path": str(tmp_path / "data")}, tmp_path, rounds=3, seed=17, **QUICK
+        )
+
+
+def _with_stray_key(entries: dict[str, bytes]) -> dict[str, bytes]:
+    return {**entries, "stray": b"x"}
+
+
+def _without_the_first_key(entries: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v for k, v in entries.items() if k != "records/000000/ключ"}
+
+
+def _torn(entries: dict[str, bytes]) -> dict[str, bytes]:
+    return {k: v[:-1] for k, v in entries.items()}
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_with_stray_key, r"never wrote are stored: \['stray'\]"),
+        (_without_the_first_key, r"missing below the plugin: \['records/000000/ключ'\]"),
+        (_torn, r"records/000000/ключ: partial record of \d+ bytes below the plugin"),
+    ],
+    ids=["unknown-key", "missing-key", "torn-value"],
+)
+def test_raw_entries_are_checked(
+    tmp_path: Path, damage: Callable[[dict[str, bytes]], dict[str, bytes]], message: str
+) -> None:
+    """What the engine holds below the plugin is checked too: here the test damages the
+    raw view of a durable store, as a plugin hiding torn values would look."""
+    manifest = file_store_plugin(tmp_path / "plugin")
+    root = tmp_path / "data"
+    with pytest.raises(AssertionError, match=message):
+        check_crash_durability(
+            manifest,
+            {"path": str(root)},
+            tmp_path,
+            rounds=1,
+            raw_entries=lambda: damage(file_entries(root)),
+            **QUICK,
+        )
+
+
+def test_raw_entries_may_fail_the_round_itself(tmp_path: Path) -> None:
+    def corrupt() -> dict[str, bytes]:
+        raise AssertionError("integrity_check: page 3 is never used")
+
+    manifest = file_store_plugin(tmp_path / "plugin")
+    with pytest.raises(AssertionError, match=r"round 0 \(seed 3\): integrity_check: page 3"):
+        check_crash_durability(
+            manifest, {"path": str(tmp_path / "d")}, tmp_path, seed=3, raw_entries=corrupt, **QUICK
+        )
+
+
+def test_writer_that_cannot_load_fails_with_its_stderr(tmp_path: Path) -> None:
+    manifest = file_store_plugin(tmp_path / "plugin")
+    with pytest.raises(AssertionError, match=r"(?s)ended with 1, not SIGKILL.*ConfigError"):
+        check_crash_durability(manifest, {}, tmp_path / "work", rounds=1, **QUICK)
+    with pytest.raises(AssertionError, match=r"(?s)not SIGKILL.*no-such-storage-plugin"):
+        check_crash_durability("no-such-storage-plugin", {}, tmp_path / "work", rounds=1)
+
+
+def test_writer_that_hangs_is_stopped(tmp_path: Path) -> None:
+    manifest = file_store_plugin(tmp_path / "plugin", "Hangs")
+    with pytest.raises(AssertionError, match="acknowledged 0 of 5 operations within 2.0 s"):
+        check_crash_durability(
+            manifest, {"path": str(tmp_path / "d")}, tmp_path, rounds=1, timeout=2.0, **QUICK
+        )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"rounds": 0}, "rounds must be at least 1"),
+        ({"first_acks": 2}, "at least 3"),
+        ({"acks": (2, 5)}, "at least 3"),
+        ({"acks": (6, 5)}, "low <= high"),
+    ],
+)
+def test_crash_check_refuses_bad_arguments(
+    tmp_path: Path, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_crash_durability("sqlite-storage", {}, tmp_path, **kwargs)
+
+
+def test_plugin_target_tells_names_from_manifests(tmp_path: Path) -> None:
+    assert plugin_target("sqlite-storage") == {"name": "sqlite-storage"}
+    assert plugin_target("plugin.yaml") == {"manifest": str(Path.cwd() / "plugin.yaml")}
+    assert plugin_target("plugins/x.yml") == {"manifest": str(Path.cwd() / "plugins/x.yml")}
+    assert plugin_target(Path("relative")) == {"manifest": str(Path.cwd() / "relative")}
+    assert plugin_target(tmp_path) == {"manifest": str(tmp_path / "plugin.yaml")}
+    with pytest.raises(ValueError):
+        plugin_target("")
+
+
+def test_crash_workload_records_check_themselves() -> None:
+    value = record("records/000001/ключ", 1)
+    assert is_whole_record(value)
+    assert value != record("records/000001/ключ", 2)
+    assert not is_whole_record(value[:-1])
+    assert not is_whole_record(value + b"\x00")
+    flipped = bytearray(value)
+    flipped[-1] ^= 1
+    assert not is_whole_record(bytes(flipped))
+    assert not is_whole_record(b"")
+    assert expected_state(-1) == {}
+    state = expected_state(19)
+    assert state[key_of(2)] == 2  # op 7 overwrote it
+    assert key_of(6) not in state  # op 9 deleted it
+    assert state[key_of(12)] == 2  # op 17 overwrote it
+    assert key_of(16) not in state  # op 19 deleted it
+    assert len(state) == 14
+
+
+def test_reopen_check(tmp_path: Path) -> None:
+    check_reopen_durability(file_store_plugin(tmp_path / "plugin"), {"path": str(tmp_path / "d")})
+    with pytest.raises(AssertionError, match=r"after reopening, 'a' is None, not b'\\x00one'"):
+        check_reopen_durability(
+            file_store_plugin(tmp_path / "lazy", "AcksBeforeWriting"),
+            {"path": str(tmp_path / "lazy-data")},
+        )
 
 
 # -- transformers and generators -----------------------------------------------------------

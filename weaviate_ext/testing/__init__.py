@@ -1,6 +1,9 @@
-"""The test kit for plugin authors: a conformance suite per plugin type, and pytest fixtures.
+"""The test kit for plugin authors: a conformance suite per plugin type, durability
+checks for storage plugins, and pytest fixtures.
 
 ``weaviate_ext.testing.conformance`` holds the suite (no pytest needed);
+``weaviate_ext.testing.durability`` kills a writer with SIGKILL mid-write and checks
+that no acknowledged write is lost (:func:`check_crash_durability`);
 ``weaviate_ext.testing.pytest_plugin`` is registered through ``pytest11`` and gives
 every pytest run the ``plugin_manager`` and ``load_plugin`` fixtures::
 
@@ -25,15 +28,25 @@ from weaviate_ext.testing.conformance import (
     expect,
     expect_raises,
 )
+from weaviate_ext.testing.durability import (
+    CrashDurabilityResult,
+    CrashRound,
+    check_crash_durability,
+    check_reopen_durability,
+)
 
 __all__ = [
     "CheckFailed",
     "CheckResult",
     "ConformanceReport",
+    "CrashDurabilityResult",
+    "CrashRound",
     "Skip",
     "check_auth",
+    "check_crash_durability",
     "check_generator",
     "check_plugin",
+    "check_reopen_durability",
     "check_reranker",
     "check_storage",
     "check_transformer",

@@ -1,9 +1,9 @@
-"""sqlite-storage through the framework: conformance, persistence, threads, failures."""
+"""sqlite-storage through the framework: conformance (with odd keys, bad input and threads),
+persistence, failures."""
 
 from __future__ import annotations
 
 import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,26 +17,17 @@ from weaviate_ext import (
     ResourceLimitExceeded,
     StorageHandle,
 )
-from weaviate_ext.testing import check_plugin
+from weaviate_ext.testing import check_plugin, check_reopen_durability
 
 
 def test_conformance(storage: StorageHandle) -> None:
-    check_plugin(storage).raise_for_failures()
+    """The suite, with odd keys (NUL, lone surrogates, paths, 10,000 characters: every
+    key is stored as its bytes), bad input (from the handle) and 8 threads at once."""
+    check_plugin(storage, odd_keys=True, threads=8).raise_for_failures()
 
 
 def test_values_survive_a_new_manager(manifest: Path, db_path: Path) -> None:
-    with PluginManager(discover=False) as first:
-        store = first.load(manifest, config={"path": str(db_path)})
-        store.store("a", b"\x00one")
-        store.store("b", b"two")
-        store.store("b", b"two, again")
-        store.store("c", b"three")
-        assert store.delete("c") is True
-    with PluginManager(discover=False) as second:
-        store = second.load(manifest, config={"path": str(db_path)})
-        assert store.retrieve("a") == b"\x00one"
-        assert store.retrieve("b") == b"two, again"
-        assert store.retrieve("c") is None
+    check_reopen_durability(manifest, {"path": str(db_path)})
 
 
 def test_database_is_wal_with_the_table(storage: StorageHandle, db_path: Path) -> None:
@@ -48,45 +39,6 @@ def test_database_is_wal_with_the_table(storage: StorageHandle, db_path: Path) -
         assert rows == [(b"k", b"v")]
     finally:
         conn.close()
-
-
-def test_keys_are_opaque_strings(storage: StorageHandle) -> None:
-    keys = ["nul\x00inside", "lone \ud800 surrogate", "/etc/passwd", "../../x", "k" * 10_000]
-    for i, key in enumerate(keys):
-        storage.store(key, bytes([i]) * 3)
-    for i, key in enumerate(keys):
-        assert storage.retrieve(key) == bytes([i]) * 3
-    assert storage.retrieve("nul") is None
-    assert storage.retrieve("lone ") is None
-
-
-@pytest.mark.parametrize(
-    ("key", "data", "message"),
-    [
-        ("", b"x", "key must not be empty"),
-        (42, b"x", "key must be str"),
-        (None, b"x", "key must be str"),
-        (b"bytes-key", b"x", "key must be str"),
-        ("k", "text, not bytes", "data must be bytes"),
-        ("k", None, "data must be bytes"),
-        ("k", [1.0, 2.0], "data must be bytes"),
-    ],
-)
-def test_bad_input_is_invalid_input(
-    storage: StorageHandle, key: Any, data: Any, message: str
-) -> None:
-    with pytest.raises(InvalidInput, match=message):
-        storage.store(key, data)
-    assert storage.retrieve("k") is None
-
-
-def test_bad_keys_on_retrieve_and_delete(storage: StorageHandle) -> None:
-    bad: Any = 7
-    for call in (storage.retrieve, storage.delete):
-        with pytest.raises(InvalidInput):
-            call("")
-        with pytest.raises(InvalidInput):
-            call(bad)
 
 
 def test_plugin_itself_refuses_bad_input() -> None:
@@ -101,32 +53,6 @@ def test_plugin_itself_refuses_bad_input() -> None:
         check_data("str")
     assert check_data(bytearray(b"ab")) == b"ab"
     assert encode_key("\ud800") == b"\xed\xa0\x80"
-
-
-def test_many_threads(storage: StorageHandle) -> None:
-    errors: list[BaseException] = []
-
-    def work(worker: int) -> None:
-        try:
-            for i in range(40):
-                key = f"t{worker}/{i}"
-                storage.store(key, f"{worker}:{i}".encode())
-                assert storage.retrieve(key) == f"{worker}:{i}".encode()
-                if i % 3 == 0:
-                    assert storage.delete(key) is True
-        except BaseException as exc:
-            errors.append(exc)
-
-    threads = [threading.Thread(target=work, args=(w,)) for w in range(8)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    for worker in range(8):
-        for i in range(40):
-            expected = None if i % 3 == 0 else f"{worker}:{i}".encode()
-            assert storage.retrieve(f"t{worker}/{i}") == expected
 
 
 def test_reload_keeps_the_data(

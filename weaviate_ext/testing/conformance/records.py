@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from weaviate_ext.errors import AuthenticationError, InvalidInput
@@ -14,6 +16,7 @@ from weaviate_ext.handles import (
     StorageHandle,
 )
 from weaviate_ext.testing.conformance.report import (
+    CheckFailed,
     ConformanceReport,
     Skip,
     expect,
@@ -27,14 +30,75 @@ from weaviate_ext.types import Identity
 # ---------------------------------------------------------------------------------------
 
 
-def check_storage(handle: StorageHandle) -> ConformanceReport:
+BAD_KEYS: tuple[tuple[Any, str], ...] = (
+    ("", "key must not be empty"),
+    (42, "key must be str"),
+    (7, "key must be str"),
+    (None, "key must be str"),
+    (b"bytes-key", "key must be str"),
+)
+"""``(key, message)``: keys that ``store``, ``retrieve`` and ``delete`` refuse."""
+
+BAD_DATA: tuple[Any, ...] = ("text, not bytes", None, [1.0, 2.0], 1.5)
+"""Values that ``store`` refuses with ``data must be bytes``."""
+
+THREAD_CALLS = 40
+"""Keys each thread of the ``threads`` check stores, retrieves and (every third) deletes."""
+
+
+def odd_storage_keys(prefix: str) -> dict[str, str]:
+    """The keys of the ``odd_keys`` check, by what makes them odd, each starting with or
+    containing ``prefix``."""
+    return {
+        "NUL inside": f"{prefix}/nul\x00inside",
+        "lone surrogate": f"{prefix}/lone \ud800 surrogate",
+        "absolute path": f"/etc/passwd/{prefix}",
+        "two levels up": f"../../{prefix}-x",
+        "glob": f"{prefix}/*",
+        "10,000 characters": f"{prefix}/" + "k" * 10_000,
+        "10,000 characters, another last one": f"{prefix}/" + "k" * 9_999 + "l",
+    }
+
+
+def _expect_invalid(call: Callable[[], object], what: str, message: str) -> None:
+    """Fail the running check unless ``call()`` raises :class:`InvalidInput` saying
+    ``message``."""
+    try:
+        call()
+    except InvalidInput as exc:
+        expect(message in str(exc), f"{what} raised InvalidInput({str(exc)!r}), not {message!r}")
+        return
+    except Exception as exc:
+        raise CheckFailed(f"{what} raised {type(exc).__name__}, expected InvalidInput") from None
+    raise CheckFailed(f"{what} did not raise InvalidInput")
+
+
+def check_storage(
+    handle: StorageHandle, *, odd_keys: bool = False, threads: int = 0
+) -> ConformanceReport:
     """Run the storage checks.
 
     Arbitrary bytes round-trip (``b""``, every byte value, 1 MiB); a store overwrites;
     a missing key is ``None``; ``delete`` says ``True`` then ``False``; Unicode keys and
-    keys with ``/`` and ``..`` work and do not collide. Every key it writes is unique to
-    this run and deleted afterwards.
+    keys with ``/`` and ``..`` work and do not collide; an empty or non-``str`` key and
+    non-bytes data raise :class:`~weaviate_ext.InvalidInput` saying so, and store
+    nothing. Every key it writes is unique to this run and deleted afterwards.
+
+    Two more checks run when asked (they are not recorded otherwise), for plugins that
+    promise them:
+
+    ``odd_keys=True``
+        keys with NUL, a lone surrogate, an absolute path, ``../..``, ``*``, and two of
+        10,000 characters that differ only in the last one, round-trip, do not collide
+        with their truncations (``.../nul``, ``.../lone ``) and delete. (Not every
+        runtime can carry them: gRPC strings are UTF-8, so a lone surrogate cannot
+        cross.)
+    ``threads=N``
+        ``N`` threads at once each store, retrieve and (every third key) delete 40 keys
+        of their own; every call succeeds and the final state is exact.
     """
+    if threads < 0:
+        raise ValueError(f"threads must be 0 or more, got {threads}")
     report = new_report(handle, StorageHandle)
     prefix = f"conformance-{uuid.uuid4().hex}"
     written: set[str] = set()
@@ -110,9 +174,75 @@ def check_storage(handle: StorageHandle) -> ConformanceReport:
             written.discard(key)
 
     def invalid_input() -> None:
-        bad: Any = "not bytes"
-        expect_raises(InvalidInput, lambda: handle.store("", b"x"), 'store("", ...)')
-        expect_raises(InvalidInput, lambda: handle.store(f"{prefix}-x", bad), "store(key, str)")
+        refused = f"{prefix}-refused"
+        calls = [(key, b"x", message) for key, message in BAD_KEYS]
+        calls += [(refused, data, "data must be bytes") for data in BAD_DATA]
+        for key, data, message in calls:
+            what = f"store({key!r:.40}, {data!r:.40})"
+            _expect_invalid(functools.partial(handle.store, key, data), what, message)
+            got = handle.retrieve(refused)
+            expect(got is None, f"after a refused {what}, {refused!r} holds {got!r}")
+        for key, message in BAD_KEYS:
+            _expect_invalid(functools.partial(handle.retrieve, key), f"retrieve({key!r})", message)
+            _expect_invalid(functools.partial(handle.delete, key), f"delete({key!r})", message)
+
+    def odd_keys_check() -> str:
+        keys = odd_storage_keys(prefix)
+        for i, key in enumerate(keys.values()):
+            put(key, bytes([i]) * 3)
+        for i, (kind, key) in enumerate(keys.items()):
+            got = handle.retrieve(key)
+            expect(got == bytes([i]) * 3, f"the key with {kind} gave {got!r}")
+        for truncated in (f"{prefix}/nul", f"{prefix}/lone ", f"{prefix}/lone"):
+            got = handle.retrieve(truncated)
+            expect(got is None, f"{truncated!r} (a truncated key, never stored) gave {got!r}")
+        for kind, key in keys.items():
+            expect(handle.delete(key) is True, f"delete of the key with {kind} did not say True")
+            written.discard(key)
+            expect(handle.retrieve(key) is None, f"the key with {kind} is there after delete")
+        return f"{len(keys)} keys: " + ", ".join(keys)
+
+    def threads_check() -> str:
+        errors: list[BaseException] = []
+
+        def key_of(worker: int, i: int) -> str:
+            return f"{prefix}/t{worker}/{i}"
+
+        def value_of(worker: int, i: int) -> bytes:
+            return f"{worker}:{i}".encode()
+
+        def work(worker: int) -> None:
+            try:
+                for i in range(THREAD_CALLS):
+                    key = key_of(worker, i)
+                    handle.store(key, value_of(worker, i))
+                    got = handle.retrieve(key)
+                    expect(got == value_of(worker, i), f"{key!r} gave {got!r} in its thread")
+                    if i % 3 == 0:
+                        deleted = handle.delete(key)
+                        expect(deleted is True, f"delete({key!r}) returned {deleted!r}")
+            except BaseException as exc:
+                errors.append(exc)
+
+        for worker in range(threads):
+            written.update(key_of(worker, i) for i in range(THREAD_CALLS))
+        pool = [threading.Thread(target=work, args=(w,)) for w in range(threads)]
+        for thread in pool:
+            thread.start()
+        for thread in pool:
+            thread.join()
+        if errors:
+            first = errors[0]
+            raise CheckFailed(
+                f"{len(errors)} of {threads} threads failed, the first with "
+                f"{type(first).__name__}: {first}"
+            )
+        for worker in range(threads):
+            for i in range(THREAD_CALLS):
+                want = None if i % 3 == 0 else value_of(worker, i)
+                got = handle.retrieve(key_of(worker, i))
+                expect(got == want, f"{key_of(worker, i)!r} is {got!r}, not {want!r}")
+        return f"{threads} threads x {THREAD_CALLS} keys"
 
     report.run("round trip", round_trip)
     report.run("overwrite", overwrite)
@@ -120,6 +250,10 @@ def check_storage(handle: StorageHandle) -> ConformanceReport:
     report.run("delete returns True then False", delete)
     report.run("unicode and path-like keys", special_keys)
     report.run("wrong input type raises InvalidInput", invalid_input)
+    if odd_keys:
+        report.run("NUL, surrogate, path and 10,000-character keys", odd_keys_check)
+    if threads:
+        report.run("concurrent calls from many threads", threads_check)
     for key in sorted(written):
         with contextlib.suppress(Exception):  # best effort: the checks reported failures
             handle.delete(key)
