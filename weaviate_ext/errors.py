@@ -7,13 +7,50 @@ contain a secret configuration value.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
+from typing import ClassVar
 
 import attrs
+
+TROUBLESHOOTING_PAGE = "docs/troubleshooting.md"
+"""The page that explains every error class, one section per class (its name, lowercased)."""
+
+_REFERENCE = re.compile(r" \(see docs/troubleshooting\.md#[a-z0-9-]+\)")
+
+
+def troubleshooting_section(error: type[BaseException] | BaseException) -> str:
+    """Where the troubleshooting page explains ``error``: ``docs/troubleshooting.md#name``.
+
+    The section of a framework error class is its class name in lower case (the anchor
+    of its heading); any other exception points at the page itself.
+    """
+    cls = error if isinstance(error, type) else type(error)
+    if issubclass(cls, WeaviateExtError):
+        return f"{TROUBLESHOOTING_PAGE}#{cls.section}"
+    return TROUBLESHOOTING_PAGE
 
 
 class WeaviateExtError(Exception):
     """Base class of every error raised by weaviate-ext."""
+
+    # Every message ends with " (see docs/troubleshooting.md#<class name, lowercased>)",
+    # the section that explains the error. A reference inside a wrapped error's message
+    # is dropped, so a message holds one: the outermost error's. Classes whose messages
+    # are a contract of their own (manifest problems, config errors, a plugin's verdict
+    # on credentials) keep them bare: ``reference_in_message = False``.
+    reference_in_message: ClassVar[bool] = True
+    section: ClassVar[str] = "weaviateexterror"
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.section = cls.__name__.lower()
+
+    def __str__(self) -> str:
+        text = super().__str__()
+        if not self.reference_in_message:
+            return text
+        return f"{_REFERENCE.sub('', text)} (see {TROUBLESHOOTING_PAGE}#{self.section})"
 
 
 @attrs.frozen
@@ -39,6 +76,8 @@ class Problem:
 class ManifestError(WeaviateExtError):
     """A ``plugin.yaml`` is not valid. ``problems`` lists every problem found."""
 
+    reference_in_message = False  # file:line: field: message, one line per problem
+
     def __init__(self, problems: Sequence[Problem]) -> None:
         if not problems:
             raise ValueError("ManifestError needs at least one problem")
@@ -53,6 +92,8 @@ class ManifestError(WeaviateExtError):
 
 class ConfigError(WeaviateExtError):
     """A plugin's configuration does not fit the manifest's config schema."""
+
+    reference_in_message = False  # exact messages: the key and the reference
 
 
 class PluginLoadError(WeaviateExtError):
@@ -90,6 +131,8 @@ class AuthenticationError(WeaviateExtError):
     Auth plugins raise this from ``authenticate`` for credentials of their kind that
     are wrong (a bad signature, an expired token); the manager passes it to the host.
     """
+
+    reference_in_message = False  # the plugin's verdict, passed to the client as it is
 
 
 class PluginNotFound(WeaviateExtError, LookupError):

@@ -15,9 +15,13 @@ Every command is a thin layer over :class:`~weaviate_ext.PluginManager` and
 # each import registers its commands on the group
 from weaviate_ext.cli import (
     _call,  # noqa: F401
+    _dev,  # noqa: F401
     _inspect,  # noqa: F401
     _list,  # noqa: F401
+    _new,  # noqa: F401
+    _package,  # noqa: F401
     _serve,  # noqa: F401
+    _test,  # noqa: F401
     _validate,  # noqa: F401
 )
 from weaviate_ext.cli._app import cli, main

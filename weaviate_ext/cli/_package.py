@@ -1,0 +1,84 @@
+"""``weaviate-ext package``: a plugin directory as a pip-installable package."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import click
+
+from weaviate_ext.cli._app import _state, cli
+from weaviate_ext.cli._new import shown_path
+from weaviate_ext.cli._output import CliError
+from weaviate_ext.scaffold.build import find_manifest, run_build
+from weaviate_ext.scaffold.package import build_wheel, package_plugin
+
+
+@cli.command("package")
+@click.argument("path", type=click.Path(path_type=Path), default=Path("."), required=False)
+@click.option(
+    "--out",
+    "-o",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("dist"),
+    show_default=True,
+    help="Where the package project (and the wheel) go.",
+)
+@click.option("--wheel", is_flag=True, help="Also build the wheel (pip wheel, offline).")
+@click.option("--build", "build_first", is_flag=True, help="Run the plugin's build.sh first.")
+@click.option("--dist-name", help="The pip distribution name [default: weaviate-ext-NAME].")
+@click.option("--version", "version", help="The package version [default: the manifest's].")
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="PATTERN",
+    help="Leave out files matching PATTERN (a name or a path in the plugin; repeatable).",
+)
+@click.option("--force", is_flag=True, help="Replace an existing package project.")
+@click.pass_context
+def package_command(
+    ctx: click.Context,
+    path: Path,
+    out: Path,
+    wheel: bool,
+    build_first: bool,
+    dist_name: str | None,
+    version: str | None,
+    exclude: tuple[str, ...],
+    force: bool,
+) -> None:
+    """Wrap the plugin at PATH as a pip package that registers it with weaviate-ext.
+
+    The package registers the plugin under its name in the entry-point group
+    weaviate_ext and ships the plugin directory (manifest, binary, sources, a gRPC
+    server) as package data; a wasm or native binary's sha256 is written into the
+    shipped manifest and checked at every load. After `pip install` the plugin is in
+    `weaviate-ext list` and can be called by name.
+    """
+    state = _state(ctx)
+    echo = state.output.line
+    manifest_path = find_manifest(path)
+    if build_first:
+        result = run_build(manifest_path.parent)
+        if not result.ok:
+            for line in result.tail().splitlines():
+                echo(f"    {line}", err=True)
+            raise CliError(f"{path}: build.sh failed (exit {result.returncode})")
+    packaged = package_plugin(
+        manifest_path, out, dist_name=dist_name, version=version, exclude=exclude, force=force
+    )
+    echo(
+        f"packaged {packaged.name} {packaged.version} as {packaged.dist_name} "
+        f"(import package {packaged.package}) in {shown_path(packaged.project)}/"
+    )
+    if packaged.sha256:
+        echo(f"  spec.sha256 of the shipped binary: {packaged.sha256}")
+    target = shown_path(packaged.project)
+    if wheel:
+        made = build_wheel(packaged.project, out)
+        target = shown_path(made)
+        echo(f"  wheel: {target}")
+    echo("next:")
+    echo(f"  pip install {shlex.quote(target)}")
+    echo("  weaviate-ext list")
+    echo(f"  weaviate-ext inspect {packaged.name}")
