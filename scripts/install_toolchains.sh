@@ -19,6 +19,11 @@ for pkg in "${PACKAGES[@]}"; do
         missing+=("$pkg")
     fi
 done
+# Node.js (>= 18) for the Node.js gRPC example and scaffold: Debian's nodejs and npm,
+# unless a node is there already (e.g. a nodesource build, which brings its own npm)
+if ! command -v node >/dev/null 2>&1; then
+    missing+=(nodejs npm)
+fi
 if [ "${#missing[@]}" -eq 0 ]; then
     exit 0
 fi
