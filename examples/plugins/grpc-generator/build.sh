@@ -4,7 +4,7 @@
 set -eu
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
-"$PYTHON" -m compileall -q src
+"$PYTHON" -m compileall -q -f src
 "$PYTHON" -c "import weaviate_plugin_sdk"
 "$PYTHON" -c "from weaviate_ext import load_manifest; load_manifest('plugin.yaml')"
 echo "$(basename "$(pwd)"): ok"
