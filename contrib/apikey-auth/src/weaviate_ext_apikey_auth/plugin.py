@@ -27,7 +27,6 @@ import secrets
 import threading
 import time
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
 
 import attrs
@@ -42,6 +41,7 @@ from weaviate_ext import (
     PluginConfig,
     hookimpl,
 )
+from weaviate_ext.rules import Rule, decide, parse_rules
 from weaviate_ext_apikey_auth.keys import KEY_ID, hasher, split_key
 
 log = logging.getLogger("weaviate_ext.apikey_auth")
@@ -59,24 +59,6 @@ class KeyEntry:
     roles: tuple[str, ...]
     subject: str
     disabled: bool = False
-
-
-@attrs.frozen
-class Rule:
-    """One authorization rule: ``role`` may (``allow``) or may not do ``action`` on ``resource``."""
-
-    role: str
-    resource: str
-    action: str
-    allow: bool
-
-    def matches(self, roles: tuple[str, ...], resource: str, action: str) -> bool:
-        """Whether the rule applies to an identity with ``roles`` doing ``action``."""
-        return (
-            (self.role == "*" or self.role in roles)
-            and fnmatchcase(resource, self.resource)
-            and fnmatchcase(action, self.action)
-        )
 
 
 def _string_list(value: Any, where: str) -> tuple[str, ...]:
@@ -115,27 +97,6 @@ def parse_keys(value: Any) -> dict[str, KeyEntry]:
         roles = _string_list(entry.get("roles", []), f"{where}.roles")
         keys[key_id] = KeyEntry(key_id, encoded, roles, subject, disabled)
     return keys
-
-
-def parse_rules(value: Any) -> tuple[Rule, ...]:
-    """Check the ``rules`` config: a list of {role, resource, action, allow}."""
-    if not isinstance(value, list):
-        raise ConfigError("config key 'rules' must be a list")
-    rules: list[Rule] = []
-    for i, entry in enumerate(value):
-        where = f"config rules[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{where} must be a mapping of role, resource, action, allow")
-        for field in ("role", "resource", "action"):
-            if not isinstance(entry.get(field), str) or not entry[field]:
-                raise ConfigError(f"{where}.{field} must be a non-empty string")
-        if not isinstance(entry.get("allow"), bool):
-            raise ConfigError(f"{where}.allow must be true or false")
-        unknown = sorted(set(entry) - {"role", "resource", "action", "allow"})
-        if unknown:
-            raise ConfigError(f"{where} has unknown fields {unknown}")
-        rules.append(Rule(entry["role"], entry["resource"], entry["action"], entry["allow"]))
-    return tuple(rules)
 
 
 class ApiKeyAuth:
@@ -262,10 +223,4 @@ class ApiKeyAuth:
     @hookimpl
     def authorize(self, identity: Identity, resource: str, action: str) -> bool | None:
         """Deny if a deny rule matches, else allow if an allow rule matches, else abstain."""
-        roles = tuple(identity.roles)
-        matching = [rule for rule in self.rules if rule.matches(roles, resource, action)]
-        if any(not rule.allow for rule in matching):
-            return False
-        if matching:
-            return True
-        return None
+        return decide(self.rules, identity.roles, resource, action)

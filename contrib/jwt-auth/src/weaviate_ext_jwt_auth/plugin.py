@@ -30,12 +30,10 @@ import json
 import logging
 import re
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import attrs
 import jwt
 from jwt import PyJWK, PyJWKClient, PyJWKSet
 from jwt.exceptions import (
@@ -65,6 +63,7 @@ from weaviate_ext import (
     PluginLoadError,
     hookimpl,
 )
+from weaviate_ext.rules import Rule, decide, parse_rules
 
 log = logging.getLogger("weaviate_ext.jwt_auth")
 
@@ -76,45 +75,6 @@ ASYMMETRIC = frozenset(
 MAX_TOKEN_LENGTH = 16 * 1024
 JWT_SHAPE = re.compile(r"[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]+\.[A-Za-z0-9_=-]*")
 BEARER = re.compile(r"[Bb][Ee][Aa][Rr][Ee][Rr] +(\S+)\s*")
-
-
-@attrs.frozen
-class Rule:
-    """One authorization rule: ``role`` may (``allow``) or may not do ``action`` on ``resource``."""
-
-    role: str
-    resource: str
-    action: str
-    allow: bool
-
-    def matches(self, roles: tuple[str, ...], resource: str, action: str) -> bool:
-        """Whether the rule applies to an identity with ``roles`` doing ``action``."""
-        return (
-            (self.role == "*" or self.role in roles)
-            and fnmatchcase(resource, self.resource)
-            and fnmatchcase(action, self.action)
-        )
-
-
-def parse_rules(value: Any) -> tuple[Rule, ...]:
-    """Check the ``rules`` config: a list of {role, resource, action, allow}."""
-    if not isinstance(value, list):
-        raise ConfigError("config key 'rules' must be a list")
-    rules: list[Rule] = []
-    for i, entry in enumerate(value):
-        where = f"config rules[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ConfigError(f"{where} must be a mapping of role, resource, action, allow")
-        for field in ("role", "resource", "action"):
-            if not isinstance(entry.get(field), str) or not entry[field]:
-                raise ConfigError(f"{where}.{field} must be a non-empty string")
-        if not isinstance(entry.get("allow"), bool):
-            raise ConfigError(f"{where}.allow must be true or false")
-        unknown = sorted(set(entry) - {"role", "resource", "action", "allow"})
-        if unknown:
-            raise ConfigError(f"{where} has unknown fields {unknown}")
-        rules.append(Rule(entry["role"], entry["resource"], entry["action"], entry["allow"]))
-    return tuple(rules)
 
 
 def parse_mapping(value: Any) -> dict[str, tuple[str, ...]]:
@@ -403,10 +363,4 @@ class JwtAuth:
     @hookimpl
     def authorize(self, identity: Identity, resource: str, action: str) -> bool | None:
         """Deny if a deny rule matches, else allow if an allow rule matches, else abstain."""
-        roles = tuple(identity.roles)
-        matching = [rule for rule in self.rules if rule.matches(roles, resource, action)]
-        if any(not rule.allow for rule in matching):
-            return False
-        if matching:
-            return True
-        return None
+        return decide(self.rules, identity.roles, resource, action)

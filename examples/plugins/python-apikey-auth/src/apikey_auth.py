@@ -9,7 +9,8 @@ Configuration:
     or stores the keys themselves.
 ``rules``
     ``[{"role": r, "resource": glob, "action": glob, "allow": bool}, ...]``. ``role``
-    may be ``*`` (any identity). Globs use :func:`fnmatch.fnmatchcase`.
+    may be ``*`` (any identity). Globs use :func:`fnmatch.fnmatchcase`; the rules are
+    checked and applied by :mod:`weaviate_ext.rules`.
 ``pepper``
     a secret string (``secret: true``): redacted everywhere, read with ``.reveal()``.
 
@@ -29,10 +30,7 @@ import hashlib
 import hmac
 import re
 from collections.abc import Mapping
-from fnmatch import fnmatchcase
 from typing import Any
-
-import attrs
 
 from weaviate_ext import (
     AuthenticationError,
@@ -42,26 +40,9 @@ from weaviate_ext import (
     Secret,
     hookimpl,
 )
+from weaviate_ext.rules import Rule, decide, parse_rules
 
 HEX_DIGEST = re.compile(r"[0-9a-f]{64}")
-
-
-@attrs.frozen
-class Rule:
-    """One authorization rule."""
-
-    role: str
-    resource: str
-    action: str
-    allow: bool
-
-    def matches(self, roles: tuple[str, ...], resource: str, action: str) -> bool:
-        """Whether the rule applies to an identity with ``roles`` doing ``action``."""
-        return (
-            (self.role == "*" or self.role in roles)
-            and fnmatchcase(resource, self.resource)
-            and fnmatchcase(action, self.action)
-        )
 
 
 def digest(api_key: str, pepper: str = "") -> str:
@@ -92,27 +73,6 @@ def parse_keys(value: Any) -> dict[str, tuple[bytes, tuple[str, ...]]]:
             raise ValueError(f"{where} has unknown fields {unknown}")
         keys[str(key_id)] = (bytes.fromhex(sha), tuple(roles))
     return keys
-
-
-def parse_rules(value: Any) -> tuple[Rule, ...]:
-    """Check the ``rules`` config."""
-    if not isinstance(value, list):
-        raise ValueError("config rules must be a list")
-    rules: list[Rule] = []
-    for i, entry in enumerate(value):
-        where = f"config rules[{i}]"
-        if not isinstance(entry, Mapping):
-            raise ValueError(f"{where} must be a mapping")
-        for field in ("role", "resource", "action"):
-            if not isinstance(entry.get(field), str):
-                raise ValueError(f"{where}.{field} must be a string")
-        if not isinstance(entry.get("allow"), bool):
-            raise ValueError(f"{where}.allow must be true or false")
-        unknown = sorted(set(entry) - {"role", "resource", "action", "allow"})
-        if unknown:
-            raise ValueError(f"{where} has unknown fields {unknown}")
-        rules.append(Rule(entry["role"], entry["resource"], entry["action"], entry["allow"]))
-    return tuple(rules)
 
 
 class ApiKeyAuth:
@@ -154,10 +114,4 @@ class ApiKeyAuth:
     @hookimpl
     def authorize(self, identity: Identity, resource: str, action: str) -> bool | None:
         """Deny if a deny rule matches, else allow if an allow rule matches, else abstain."""
-        roles = tuple(identity.roles)
-        matching = [rule for rule in self.rules if rule.matches(roles, resource, action)]
-        if any(not rule.allow for rule in matching):
-            return False
-        if matching:
-            return True
-        return None
+        return decide(self.rules, identity.roles, resource, action)
