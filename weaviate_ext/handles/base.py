@@ -11,6 +11,7 @@ from weaviate_ext.errors import (
     InvalidInput,
     PluginNotLoaded,
 )
+from weaviate_ext.inputs import check_key
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.stats import PluginStats
@@ -55,9 +56,7 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
 
 def require_key(key: Any) -> None:
     """Refuse a storage key that is not a non-empty ``str``."""
-    require_str(key, "key")
-    if not key:
-        raise InvalidInput("key must not be empty")
+    check_key(key)
 
 
 class PluginHandle:

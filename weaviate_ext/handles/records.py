@@ -14,6 +14,7 @@ from weaviate_ext.errors import (
     PluginOutputError,
 )
 from weaviate_ext.handles.base import PluginHandle, require_key, require_str
+from weaviate_ext.inputs import check_data
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.types import Identity
 
@@ -27,9 +28,7 @@ class StorageHandle(PluginHandle):
     def store(self, key: str, data: bytes, *, timeout: float | None = None) -> None:
         """Store ``data`` under ``key``; returns once the plugin acknowledged the write."""
         require_key(key)
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise InvalidInput(f"data must be bytes, got {type(data).__name__}")
-        payload = bytes(data)
+        payload = check_data(data)
         self._run("store", timeout, lambda live, d: live.hooks["store"](key, payload, d))
 
     def retrieve(self, key: str, *, timeout: float | None = None) -> bytes | None:

@@ -36,7 +36,7 @@ import struct
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 import lmdb
 
@@ -44,7 +44,6 @@ from weaviate_ext import (
     ConfigError,
     Deadline,
     DeadlineExceeded,
-    InvalidInput,
     Manifest,
     PluginCallError,
     PluginConfig,
@@ -52,6 +51,8 @@ from weaviate_ext import (
     ResourceLimitExceeded,
     hookimpl,
 )
+from weaviate_ext.inputs import check_data
+from weaviate_ext.inputs import key_bytes as encode_key
 
 log = logging.getLogger("weaviate_ext.lmdb_storage")
 
@@ -90,24 +91,6 @@ def default_path() -> Path:
     """``$XDG_DATA_HOME/weaviate-ext/lmdb-storage`` (``~/.local/share`` by default)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "weaviate-ext" / DEFAULT_DIRECTORY
-
-
-def encode_key(key: Any) -> bytes:
-    """The key's UTF-8 bytes; :class:`InvalidInput` unless ``key`` is a non-empty ``str``."""
-    if not isinstance(key, str):
-        raise InvalidInput(f"key must be str, got {type(key).__name__}")
-    if not key:
-        raise InvalidInput("key must not be empty")
-    return key.encode("utf-8", "surrogatepass")
-
-
-def check_data(data: Any) -> bytes:
-    """``data`` as ``bytes``; :class:`InvalidInput` for anything that is not bytes-like."""
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise InvalidInput(f"data must be bytes, got {type(data).__name__}")
 
 
 class _Shared:

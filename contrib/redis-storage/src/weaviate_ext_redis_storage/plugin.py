@@ -30,7 +30,6 @@ from weaviate_ext import (
     ConfigError,
     Deadline,
     DeadlineExceeded,
-    InvalidInput,
     Manifest,
     PluginCallError,
     PluginConfig,
@@ -39,30 +38,14 @@ from weaviate_ext import (
     Secret,
     hookimpl,
 )
+from weaviate_ext.inputs import check_data
+from weaviate_ext.inputs import key_bytes as encode_key
 
 log = logging.getLogger("weaviate_ext.redis_storage")
 
 DEFAULT_URL = "redis://127.0.0.1:6379"
 SCHEMES = ("redis", "rediss")
 T = TypeVar("T")
-
-
-def encode_key(key: Any) -> bytes:
-    """The key's UTF-8 bytes; :class:`InvalidInput` unless ``key`` is a non-empty ``str``."""
-    if not isinstance(key, str):
-        raise InvalidInput(f"key must be str, got {type(key).__name__}")
-    if not key:
-        raise InvalidInput("key must not be empty")
-    return key.encode("utf-8", "surrogatepass")
-
-
-def check_data(data: Any) -> bytes:
-    """``data`` as ``bytes``; :class:`InvalidInput` for anything that is not bytes-like."""
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise InvalidInput(f"data must be bytes, got {type(data).__name__}")
 
 
 def describe_url(url: str) -> str:

@@ -30,13 +30,12 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import NoReturn
 
 from weaviate_ext import (
     ConfigError,
     Deadline,
     DeadlineExceeded,
-    InvalidInput,
     Manifest,
     PluginCallError,
     PluginConfig,
@@ -44,6 +43,8 @@ from weaviate_ext import (
     ResourceLimitExceeded,
     hookimpl,
 )
+from weaviate_ext.inputs import check_data
+from weaviate_ext.inputs import key_bytes as encode_key
 
 TABLE = "weaviate_ext_kv"
 """The table holding the data; other tables in the same file are left alone."""
@@ -61,24 +62,6 @@ def default_path() -> Path:
     """``$XDG_DATA_HOME/weaviate-ext/sqlite-storage.db`` (``~/.local/share`` by default)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "weaviate-ext" / DEFAULT_FILE
-
-
-def encode_key(key: Any) -> bytes:
-    """The bytes ``key`` is stored under; :class:`InvalidInput` unless a non-empty ``str``."""
-    if not isinstance(key, str):
-        raise InvalidInput(f"key must be str, got {type(key).__name__}")
-    if not key:
-        raise InvalidInput("key must not be empty")
-    return key.encode("utf-8", "surrogatepass")
-
-
-def check_data(data: Any) -> bytes:
-    """``data`` as ``bytes``; :class:`InvalidInput` for anything that is not bytes-like."""
-    if isinstance(data, bytes):
-        return data
-    if isinstance(data, (bytearray, memoryview)):
-        return bytes(data)
-    raise InvalidInput(f"data must be bytes, got {type(data).__name__}")
 
 
 def _lock_timeout(deadline: Deadline | None) -> float:
