@@ -28,6 +28,11 @@ class Deadline:
         """Seconds left (``inf`` without a deadline, never negative)."""
         return max(0.0, self.at - time.monotonic())
 
+    def lock_timeout(self) -> float:
+        """:meth:`remaining` as the ``timeout`` of :meth:`threading.Lock.acquire` and
+        :class:`threading.Event` waits: ``-1`` (wait for ever) without a deadline."""
+        return -1 if self.at == math.inf else self.remaining()
+
     @property
     def expired(self) -> bool:
         """Whether the deadline has passed."""

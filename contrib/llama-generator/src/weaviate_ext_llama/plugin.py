@@ -248,8 +248,7 @@ class LlamaGenerator:
         return self._run(prompt, sampling, deadline)
 
     def _acquire(self, deadline: Deadline) -> None:
-        wait = deadline.remaining()
-        if not self._lock.acquire(timeout=-1 if math.isinf(wait) else wait):
+        if not self._lock.acquire(timeout=deadline.lock_timeout()):
             raise DeadlineExceeded(
                 deadline.plugin,
                 deadline.hook,

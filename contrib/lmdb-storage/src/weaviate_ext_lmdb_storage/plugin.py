@@ -160,13 +160,6 @@ def _unwrap(value: bytes, raw: bytes) -> bytes | None:
     return bytes(value[start + length :])
 
 
-def _lock_timeout(deadline: Deadline | None) -> float:
-    if deadline is None:
-        return -1
-    remaining = deadline.remaining()
-    return -1 if math.isinf(remaining) else remaining
-
-
 class LmdbStorage:
     """The plugin object: ``store``, ``retrieve`` and ``delete`` on an LMDB environment."""
 
@@ -248,7 +241,7 @@ class LmdbStorage:
         env = self._env(hook)
         assert self._shared is not None
         lock = self._shared.write_lock
-        if not lock.acquire(timeout=_lock_timeout(deadline)):
+        if not lock.acquire(timeout=-1 if deadline is None else deadline.lock_timeout()):
             raise DeadlineExceeded(
                 self.name, hook, "deadline exceeded while waiting for another write"
             )

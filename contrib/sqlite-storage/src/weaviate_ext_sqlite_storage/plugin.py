@@ -24,7 +24,6 @@ including ones with NUL characters or lone surrogates, and no key is ever a path
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import sqlite3
 import threading
@@ -62,14 +61,6 @@ def default_path() -> Path:
     """``$XDG_DATA_HOME/weaviate-ext/sqlite-storage.db`` (``~/.local/share`` by default)."""
     base = os.environ.get("XDG_DATA_HOME") or os.path.join(Path.home(), ".local", "share")
     return Path(base) / "weaviate-ext" / DEFAULT_FILE
-
-
-def _lock_timeout(deadline: Deadline | None) -> float:
-    """The timeout for ``Lock.acquire``: the deadline's remaining time, or -1 for none."""
-    if deadline is None:
-        return -1
-    remaining = deadline.remaining()
-    return -1 if math.isinf(remaining) else remaining
 
 
 class SqliteStorage:
@@ -195,7 +186,9 @@ class SqliteStorage:
 
     @contextlib.contextmanager
     def _writing(self, hook: str, deadline: Deadline | None) -> Iterator[sqlite3.Connection]:
-        if not self._write_lock.acquire(timeout=_lock_timeout(deadline)):
+        if not self._write_lock.acquire(
+            timeout=-1 if deadline is None else deadline.lock_timeout()
+        ):
             raise DeadlineExceeded(
                 self.name, hook, "deadline exceeded while waiting for another write"
             )
