@@ -15,7 +15,6 @@ import argparse
 import json
 import sys
 import tempfile
-import textwrap
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -38,11 +37,11 @@ spec:
     dimensions: {DIMS}
 """
 
-PLUGIN = f"""\
+PLUGIN = """\
 import numpy as np
 from weaviate_ext import hookimpl
 
-VECTOR = np.ones({DIMS}, dtype=np.float32)
+VECTOR = {vector}
 
 
 class Plugin:
@@ -50,6 +49,15 @@ class Plugin:
     def vectorize_text(self, text):
         return VECTOR
 """
+
+
+def write_bench_plugin(root: Path, vector: str = f"np.ones({DIMS}, dtype=np.float32)") -> Path:
+    """Write the benchmark vectorizer (returning the preallocated ``vector``, a numpy
+    expression) under ``root``; its manifest's path. Shared by the other benchmarks."""
+    (root / "src").mkdir(parents=True)
+    (root / "plugin.yaml").write_text(MANIFEST)
+    (root / "src" / "bench_plugin.py").write_text(PLUGIN.format(vector=vector))
+    return root / "plugin.yaml"
 
 
 def best_per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -67,11 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     with tempfile.TemporaryDirectory() as tmp, PluginManager(discover=False) as manager:
-        root = Path(tmp)
-        (root / "src").mkdir()
-        (root / "plugin.yaml").write_text(MANIFEST)
-        (root / "src" / "bench_plugin.py").write_text(textwrap.dedent(PLUGIN))
-        handle = manager.load(root / "plugin.yaml")
+        handle = manager.load(write_bench_plugin(Path(tmp) / "bench-vectorizer"))
         plugin = manager.registry.get_plugin("bench-vectorizer")
         direct = plugin.vectorize_text
         hook = manager.registry.hook.vectorize_text

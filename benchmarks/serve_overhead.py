@@ -31,17 +31,17 @@ import socket
 import subprocess
 import sys
 import tempfile
-import textwrap
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from dispatch import DIMS, write_bench_plugin  # benchmarks/, the script's directory
+
 from weaviate_ext import PluginManager
 
 ROOT = Path(__file__).resolve().parents[1]
-DIMS = 768
 TEXT = "the quick brown fox jumps over the lazy dog"
 BODY = json.dumps(
     {
@@ -54,33 +54,6 @@ BODY = json.dumps(
     separators=(",", ":"),
 ).encode()
 """What Weaviate's text2vec-transformers module sends (no Content-Type header)."""
-
-MANIFEST = f"""\
-apiVersion: weaviate.io/v1
-kind: Plugin
-metadata:
-  name: bench-vectorizer
-  version: 1.0.0
-spec:
-  type: vectorizer
-  runtime: python
-  entrypoint: bench_plugin:Plugin
-  capabilities:
-    dimensions: {DIMS}
-"""
-
-PLUGIN = f"""\
-import numpy as np
-from weaviate_ext import hookimpl
-
-VECTOR = np.linspace(-1, 1, {DIMS}, dtype=np.float32)
-
-
-class Plugin:
-    @hookimpl
-    def vectorize_text(self, text):
-        return VECTOR
-"""
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -203,11 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp, PluginManager(discover=False) as manager:
         manifest = args.manifest
         if manifest is None:
-            root = Path(tmp) / "bench-vectorizer"
-            (root / "src").mkdir(parents=True)
-            (root / "plugin.yaml").write_text(MANIFEST)
-            (root / "src" / "bench_plugin.py").write_text(textwrap.dedent(PLUGIN))
-            manifest = root / "plugin.yaml"
+            # not all ones: a vector whose truncation and normalisation are visible
+            vector = f"np.linspace(-1, 1, {DIMS}, dtype=np.float32)"
+            manifest = write_bench_plugin(Path(tmp) / "bench-vectorizer", vector)
         handle = manager.load(manifest)
 
         def handle_run(count: int, latencies: list[float]) -> None:
