@@ -14,7 +14,7 @@ import click
 from weaviate_ext.cli._app import _parse_options, _state, cli
 from weaviate_ext.cli._call import CALLERS, USAGE, Call
 from weaviate_ext.cli._output import Output, one_line
-from weaviate_ext.cli._test import parse_credentials
+from weaviate_ext.cli._test import credential_options
 from weaviate_ext.errors import WeaviateExtError
 from weaviate_ext.manifest import load_manifest
 from weaviate_ext.scaffold.build import find_manifest
@@ -129,22 +129,7 @@ class Prompt:
 @click.option("--no-build", is_flag=True, help="Do not run build.sh (load the sources as is).")
 @click.option("--no-test", is_flag=True, help="Do not run the conformance suite after a load.")
 @click.option("--poll", is_flag=True, help="Poll for changes (network file systems, containers).")
-@click.option(
-    "--credentials",
-    "valid",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_credentials,
-    help="Auth plugins: credentials the conformance suite must see accepted.",
-)
-@click.option(
-    "--invalid-credentials",
-    "invalid",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_credentials,
-    help="Auth plugins: credentials of its kind the suite must see rejected.",
-)
+@credential_options
 @click.pass_context
 def dev_command(
     ctx: click.Context,

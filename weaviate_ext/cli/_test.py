@@ -26,6 +26,28 @@ def parse_credentials(
     return dict(split_assignment(v, "KEY") for v in values)
 
 
+def credential_options(command: Any) -> Any:
+    """The ``--credentials`` / ``--invalid-credentials`` options of the commands that
+    run the conformance suite (``test``, ``dev``): for auth plugins, what it must see
+    accepted and rejected."""
+    command = click.option(
+        "--invalid-credentials",
+        "invalid",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=parse_credentials,
+        help="Auth plugins: credentials of its kind it must reject (repeatable).",
+    )(command)
+    return click.option(
+        "--credentials",
+        "valid",
+        multiple=True,
+        metavar="KEY=VALUE",
+        callback=parse_credentials,
+        help="Auth plugins: credentials the plugin must accept (repeatable).",
+    )(command)
+
+
 def conformance_options(
     kind: str, valid: dict[str, str] | None, invalid: dict[str, str] | None
 ) -> dict[str, Any]:
@@ -67,22 +89,7 @@ def print_report(out: Output, report: ConformanceReport, runtime: str, path: Pat
 )
 @click.option("--build", "build_first", is_flag=True, help="Run each plugin's build.sh first.")
 @click.option("--json", "as_json", is_flag=True, help="Print the reports as JSON.")
-@click.option(
-    "--credentials",
-    "valid",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_credentials,
-    help="Auth plugins: credentials the plugin must accept (repeatable).",
-)
-@click.option(
-    "--invalid-credentials",
-    "invalid",
-    multiple=True,
-    metavar="KEY=VALUE",
-    callback=parse_credentials,
-    help="Auth plugins: credentials of its kind it must reject (repeatable).",
-)
+@credential_options
 @click.pass_context
 def test_command(
     ctx: click.Context,
