@@ -121,6 +121,12 @@ class DependencyError(PluginLoadError):
     """A dependency is missing, outside its version range, or part of a cycle."""
 
 
+class PermissionNotGranted(PluginLoadError):
+    """A plugin's manifest requests something the host has not granted: a directory, a
+    write, an environment variable, network, or a ``${env:}``/``${file:}`` reference in a
+    default. The message names the request and the grant that would allow it."""
+
+
 class InvalidInput(WeaviateExtError, ValueError):
     """A host passed a value a plugin type does not accept (a non-str text, an empty key)."""
 
@@ -196,3 +202,13 @@ class PluginUnavailable(PluginCallError):
     """No instance of the plugin can take the call now: every replica of a remote
     service is unhealthy or unreachable. The plugin stays loaded; calls succeed again
     once a replica is back (the message names each replica and why it is out)."""
+
+
+class PluginBusy(PluginCallError):
+    """Every slot of the plugin's bulkhead (``spec.maxConcurrency``) stayed taken until
+    the call's deadline: the plugin is overloaded or hung. Calls to other plugins are not
+    affected; ``retry_after`` is a hint in seconds for the caller."""
+
+    def __init__(self, plugin: str, hook: str, message: str, retry_after: float = 1.0) -> None:
+        self.retry_after = retry_after
+        super().__init__(plugin, hook, message)

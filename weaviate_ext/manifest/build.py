@@ -61,6 +61,7 @@ def _build_spec(spec: dict[str, Any], positions: Positions) -> Spec:
         address=spec.get("address"),
         sha256=spec["sha256"].lower() if "sha256" in spec else None,
         timeout=quantities.parse_duration(timeout) if timeout is not None else None,
+        max_concurrency=spec.get("maxConcurrency"),
         dependencies=tuple(
             Dependency(
                 name=item["name"],
@@ -119,6 +120,7 @@ def _build_permissions(permissions: dict[str, Any]) -> Permissions:
             DirectoryGrant(host=d["host"], guest=d["guest"], mode=d.get("mode", "ro"))
             for d in permissions.get("directories", ())
         ),
+        network=permissions.get("network", False),
     )
 
 

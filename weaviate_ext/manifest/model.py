@@ -128,14 +128,17 @@ class DirectoryGrant:
 
 @attrs.frozen
 class Permissions:
-    """``spec.permissions``: what a sandboxed plugin may reach beyond its own memory.
+    """``spec.permissions``: what a plugin *requests* beyond its own memory.
 
-    Everything not granted here is denied (WASI deny-by-default). ``env`` names host
-    environment variables passed through; ``directories`` are pre-opened directories.
+    The manifest is written by the plugin's author, so these are requests; the host
+    grants them (:mod:`weaviate_ext.grants`), and a request the host did not grant
+    refuses the load. ``env`` names host environment variables passed through;
+    ``directories`` are directories the plugin sees; ``network`` asks for TCP (grpc).
     """
 
     env: tuple[str, ...] = ()
     directories: tuple[DirectoryGrant, ...] = ()
+    network: bool = False
 
 
 @attrs.frozen
@@ -164,6 +167,8 @@ class Spec:
     code is; which one a runtime needs is up to its bridge. ``timeout`` is the default
     per-call deadline in seconds. ``sha256`` is the declared digest of ``binary``.
     ``tls`` configures TLS for ``address`` (``None``: a plaintext connection).
+    ``max_concurrency`` (``maxConcurrency``) is the plugin's bulkhead: at most that many
+    calls run in it at once (``None``: derived from ``resources.cpu`` or the default).
     """
 
     type: str
@@ -174,6 +179,7 @@ class Spec:
     address: str | None = None
     sha256: str | None = None
     timeout: float | None = None
+    max_concurrency: int | None = None
     dependencies: tuple[Dependency, ...] = ()
     resources: Resources = Resources()
     capabilities: Capabilities = Capabilities()
