@@ -17,6 +17,7 @@ from cabi.helpers import EXAMPLES, ROOT, run_build
 
 from weaviate_ext import (
     AuthenticationError,
+    Grant,
     Identity,
     InvalidInput,
     PluginLoadError,
@@ -248,7 +249,9 @@ def test_storage_persists_through_its_log(runtime: str, examples: Path, tmp_path
         log = tmp_path / "kv.log"
         config = {"logFile": str(log)}
     big = os.urandom(1024 * 1024)
-    with PluginManager(discover=False) as manager:
+    # the wasm manifest asks for ./data read-write: granted by the host, not by itself
+    grants = {"kv-store-persistent": Grant(directories=[f"{tmp_path / 'data'}:rw"])}
+    with PluginManager(discover=False, grants=grants) as manager:
         handle = manager.get_storage(manager.load(manifest, config=config).name)
         handle.store("a", b"first")
         handle.store("a", b"second")
@@ -261,7 +264,7 @@ def test_storage_persists_through_its_log(runtime: str, examples: Path, tmp_path
     # a torn record at the end (a crash mid-write) is dropped at the next start
     with log.open("ab") as f:
         f.write(b"S\x05\x00\x00\x00\xff")
-    with PluginManager(discover=False) as manager:
+    with PluginManager(discover=False, grants=grants) as manager:
         handle = manager.get_storage(manager.load(manifest, config=config).name)
         assert handle.retrieve("a") == b"second"
         assert handle.retrieve("gone") is None
@@ -270,7 +273,7 @@ def test_storage_persists_through_its_log(runtime: str, examples: Path, tmp_path
         # compacted at start-up: overwritten and deleted records and the torn tail are gone
         assert log.stat().st_size < written
         handle.store("after", b"restart")
-    with PluginManager(discover=False) as manager:
+    with PluginManager(discover=False, grants=grants) as manager:
         handle = manager.get_storage(manager.load(manifest, config=config).name)
         assert handle.retrieve("after") == b"restart"
         assert handle.retrieve("big") == big

@@ -294,10 +294,13 @@ def test_list_json_shows_broken_plugins_with_reason(
         "source",
         "status",
         "reason",
+        "permissions",
     }
     for name in NAMES.values():
         assert rows[name]["status"] == "loaded"
         assert rows[name]["isolation"].startswith("none: in the host process")
+        assert rows[name]["permissions"]["enforced"].startswith("no: in the host's process")
+    assert "permissions" not in rows["crashy"]
     assert rows["crashy"]["status"] == "broken"
     assert "boom at import" in rows["crashy"]["reason"]
     assert rows[str(bad)]["status"] == "broken"

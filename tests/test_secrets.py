@@ -65,7 +65,7 @@ def test_secrets_stay_out_of_reprs_logs_errors_and_stats(tmp_path, monkeypatch, 
     monkeypatch.setenv("LEAKY_TOKEN", ENV_SECRET)
     caplog.set_level(logging.DEBUG)
     path = _plugin(tmp_path)
-    with PluginManager(discover=False) as manager:
+    with PluginManager(discover=False, trust=["leaky"]) as manager:  # its defaults read the host
         handle = manager.load(path, config={"token": HOST_SECRET})
         config = manager.config_of("leaky")
         assert config["token"].reveal() == HOST_SECRET
@@ -105,7 +105,7 @@ def test_secrets_stay_out_of_reprs_logs_errors_and_stats(tmp_path, monkeypatch, 
 
 def test_secrets_cannot_be_pickled_into_clear_text(tmp_path, monkeypatch):
     monkeypatch.setenv("LEAKY_TOKEN", ENV_SECRET)
-    with PluginManager(discover=False) as manager:
+    with PluginManager(discover=False, trust=["leaky"]) as manager:
         manager.load(_plugin(tmp_path), config={"token": HOST_SECRET})
         with pytest.raises(TypeError):
             pickle.dumps(manager.config_of("leaky")["token"])

@@ -20,6 +20,8 @@ from cabi.helpers import C_EXAMPLES, build_examples, build_faults, fault_manifes
 from weaviate_ext import (
     DeadlineExceeded,
     DimensionMismatch,
+    Grant,
+    PermissionNotGranted,
     PluginCallError,
     PluginCrashed,
     PluginLoadError,
@@ -279,11 +281,14 @@ def test_environment_is_denied_unless_granted(
     name = load_fault(manager, faults, tmp_path, name="no-env")
     with pytest.raises(PluginCallError, match=r"WV_FAULT_SECRET=\(unset\)"):
         manager.get_vectorizer(name).vectorize_text("env")
-    granted = load_fault(
-        manager, faults, tmp_path, name="with-env", permissions={"env": ["WV_FAULT_SECRET"]}
-    )
-    with pytest.raises(PluginCallError, match="WV_FAULT_SECRET=s3cret-value"):
-        manager.get_vectorizer(granted).vectorize_text("env")
+    asks = {"env": ["WV_FAULT_SECRET"]}
+    with pytest.raises(PermissionNotGranted, match="--grant with-env:env=WV_FAULT_SECRET"):
+        load_fault(manager, faults, tmp_path, name="with-env", permissions=asks)
+    grants = {"with-env": Grant(env={"WV_FAULT_SECRET"})}
+    with PluginManager(discover=False, grants=grants) as host:
+        granted = load_fault(host, faults, tmp_path, name="with-env", permissions=asks)
+        with pytest.raises(PluginCallError, match="WV_FAULT_SECRET=s3cret-value"):
+            host.get_vectorizer(granted).vectorize_text("env")
 
 
 def test_files_are_denied_unless_granted(
@@ -309,11 +314,12 @@ def test_files_are_denied_unless_granted(
         reader.vectorize_text("write:/data/new.txt")
     assert not (shared / "new.txt").exists()
     rw = {"directories": [{"host": str(shared), "guest": "/data", "mode": "rw"}]}
-    writer = manager.get_vectorizer(
+    with pytest.raises(PermissionNotGranted, match="read-write"):
         load_fault(manager, faults, tmp_path, name="rw", permissions=rw)
-    )
-    with pytest.raises(PluginCallError, match="write /data/new.txt: ok"):
-        writer.vectorize_text("write:/data/new.txt")
+    with PluginManager(discover=False, grants={"rw": Grant(directories=[f"{shared}:rw"])}) as host:
+        writer = host.get_vectorizer(load_fault(host, faults, tmp_path, name="rw", permissions=rw))
+        with pytest.raises(PluginCallError, match="write /data/new.txt: ok"):
+            writer.vectorize_text("write:/data/new.txt")
     assert (shared / "new.txt").read_text() == "written by the fault plugin\n"
 
 

@@ -38,6 +38,7 @@ from weaviate_ext.errors import (
     RuntimeNotAvailable,
     WeaviateExtError,
 )
+from weaviate_ext.grants import Grant, Grants
 from weaviate_ext.handles import (
     AuthHandle,
     GeneratorHandle,
@@ -63,6 +64,8 @@ __all__ = [
     "DependencyError",
     "DimensionMismatch",
     "GeneratorHandle",
+    "Grant",
+    "Grants",
     "Identity",
     "InvalidInput",
     "LoadResult",

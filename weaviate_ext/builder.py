@@ -1,10 +1,10 @@
 """Building one plugin version, off the live registry.
 
-manifest -> allowed? -> config -> the runtime's bridge (``weaviate_ext_make_plugin``)
--> hook validation in a scratch registry -> ``plugin_setup`` -> ``plugin_health`` ->
-a probe call through a handle. A version that fails any step is closed and never
-reaches the live registry, which is what lets a failed reload leave the old version
-serving.
+manifest -> allowed? -> requests granted? -> config -> the runtime's bridge
+(``weaviate_ext_make_plugin``) -> hook validation in a scratch registry ->
+``plugin_setup`` -> ``plugin_health`` -> a probe call through a handle. A version that
+fails any step is closed and never reaches the live registry, which is what lets a
+failed reload leave the old version serving.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from weaviate_ext.errors import (
     RuntimeNotAvailable,
     WeaviateExtError,
 )
+from weaviate_ext.grants import Grants, check_requests, default_reference_check
 from weaviate_ext.handles import (
     HANDLE_TYPES,
     RerankerHandle,
@@ -108,8 +109,11 @@ class Builder:
         allowed_runtimes: frozenset[str] | None,
         disabled: set[str],
         default_timeout: float | None,
+        grants: Grants | None = None,
     ) -> None:
         self.registry = registry
+        self.grants = grants if grants is not None else Grants()
+        """What the host grants each plugin beyond a read of its own directory."""
         self.runtimes = runtimes
         self.allowed_runtimes = allowed_runtimes
         self.disabled = disabled
@@ -151,11 +155,6 @@ class Builder:
             name, f"no bridge for runtime {runtime!r} (installed runtimes: {listed}){extra}"
         )
 
-    def resolve(self, manifest: Manifest, host_config: Mapping[str, Any] | None) -> PluginConfig:
-        """The plugin's config from host values, references and defaults
-        (:class:`ConfigError` names the plugin and the key)."""
-        return resolve_config(manifest, host_config)
-
     def make(self, manifest: Manifest, config: PluginConfig) -> object:
         """Ask the bridges for the plugin object (``weaviate_ext_make_plugin``)."""
         name, runtime = manifest.name, manifest.spec.runtime
@@ -181,7 +180,11 @@ class Builder:
         """
         name = manifest.name
         self.check_allowed(manifest)
-        config = self.resolve(manifest, host_config)
+        grant = self.grants.for_plugin(name)
+        check_requests(manifest, grant)
+        config = resolve_config(
+            manifest, host_config, default_reference=default_reference_check(manifest, grant)
+        )
         obj = self.make(manifest, config)
         try:
             scratch = check_hooks(obj, manifest)

@@ -38,6 +38,7 @@ from weaviate_ext.errors import (
     PluginTypeError,
     WeaviateExtError,
 )
+from weaviate_ext.grants import Grant, Grants, describe
 from weaviate_ext.handles import (
     HANDLE_TYPES,
     AuthHandle,
@@ -96,6 +97,9 @@ class PluginStatus:
     reason: str | None = None
     isolation: str | None = None
     """What isolates the plugin from the host, as its runtime says (``none: ...``)."""
+    permissions: Mapping[str, Any] | None = None
+    """What a loaded plugin requests and what the host grants it
+    (:func:`weaviate_ext.grants.describe`)."""
 
 
 def _runtime_status(obj: object) -> tuple[str, str | None]:
@@ -126,6 +130,11 @@ class PluginManager:
         beside the installed ones.
     :param observers: objects implementing the lifecycle hooks
         (``weaviate_ext_plugin_loaded`` ...).
+    :param grants: what the host grants each plugin (:class:`~weaviate_ext.grants.Grant`
+        by name, ``"*"`` for all) beyond a read of its own directory: directories,
+        environment variables, network, references in config defaults. A manifest only
+        requests; a request not granted refuses the load (docs/security.md).
+    :param trust: names of plugins granted everything they request.
 
     Every method is thread-safe. Loading, unloading and reloading are serialised; calls
     through handles never wait for them.
@@ -141,6 +150,8 @@ class PluginManager:
         default_timeout: float | None = 30.0,
         bridges: Iterable[object] = (),
         observers: Iterable[object] = (),
+        grants: Grants | Mapping[str, Grant] | None = None,
+        trust: Iterable[str] = (),
     ) -> None:
         self.registry = pluggy.PluginManager(PROJECT_NAME)
         """The one hook registry: every loaded plugin is registered here by name."""
@@ -162,6 +173,7 @@ class PluginManager:
             self.allowed_runtimes,
             self._disabled,
             default_timeout,
+            Grants.of(grants, trust),
         )
         for bridge in bridges:
             self.registry.register(bridge)
@@ -691,12 +703,18 @@ class PluginManager:
                 spec.runtime,
                 reason=reason,
                 isolation=self.builder.isolation(spec.runtime, live.obj),
+                permissions=describe(live.manifest, self.builder.grants.for_plugin(name)),
             )
         return [rows[n] for n in sorted(rows)]
 
     def manifest(self, name: str) -> Manifest:
         """The manifest of loaded plugin ``name``."""
         return self._slot(name).live.manifest  # type: ignore[union-attr]
+
+    def permissions(self, name: str) -> dict[str, Any]:
+        """What loaded plugin ``name`` requests (``spec.permissions``) and what the host
+        grants it, side by side (:func:`weaviate_ext.grants.describe`)."""
+        return describe(self.manifest(name), self.builder.grants.for_plugin(name))
 
     def config_of(self, name: str) -> PluginConfig:
         """The resolved configuration of loaded plugin ``name`` (secrets redacted in repr)."""

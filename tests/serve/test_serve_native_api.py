@@ -17,7 +17,7 @@ from weaviate_ext.cli._list import LIST_COLUMNS
 
 def test_plugins_list_is_what_list_json_shows(client: httpx.Client, main_server: Server) -> None:
     rows = client.get("/v1/plugins").json()
-    assert all(list(row) == list(LIST_COLUMNS) for row in rows)
+    assert all(list(row) == [*LIST_COLUMNS, "permissions"] for row in rows)
     by_name = {row["name"]: row for row in rows}
     assert by_name["grpc-embedder"]["runtime"] == "grpc"
     assert by_name["custom-embedder-native"]["runtime"] == "native"

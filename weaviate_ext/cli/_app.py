@@ -20,8 +20,9 @@ from weaviate_ext.cli._output import (
     one_line,
 )
 from weaviate_ext.errors import PluginNotFound, WeaviateExtError
+from weaviate_ext.grants import Grants, parse_grants
 from weaviate_ext.manager import PluginManager
-from weaviate_ext.manifest import Manifest, PluginConfig, read_host_config
+from weaviate_ext.manifest import Manifest, PluginConfig, read_host_file
 
 PLUGINS_ENV = "WEAVIATE_EXT_PLUGINS"
 """Environment variable with plugin directories, separated by :data:`os.pathsep`."""
@@ -80,6 +81,22 @@ def _parse_options(
     return options
 
 
+def _parse_grant_options(
+    ctx: click.Context, param: click.Parameter, values: Sequence[str]
+) -> Grants:
+    """The ``--grant NAME:env=VAR|dir=PATH[:rw]|network`` options as :class:`Grants`."""
+    try:
+        return parse_grants(values)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def host_grants(from_file: Any, where: str, grant_options: Grants, trust: Sequence[str]) -> Grants:
+    """The host's grants: a host config file's ``_grants``, ``--grant`` and ``--trust``."""
+    base = Grants.from_data(from_file, where) if from_file is not None else Grants()
+    return base | grant_options | Grants.of(trust=trust)
+
+
 def merge_config(
     base: Mapping[str, Mapping[str, Any]], override: Mapping[str, Mapping[str, Any]]
 ) -> dict[str, dict[str, Any]]:
@@ -104,6 +121,8 @@ class State:
     discover: bool
     verbose: bool
     output: Output = attrs.field(factory=Output)
+    grants: Grants = attrs.field(factory=Grants)
+    """What the host grants plugins (``--grant``, ``--trust``, the config file's ``_grants``)."""
     failures: dict[str, WeaviateExtError] = attrs.field(factory=dict)
     """What failed to load from ``--plugins``, by name or manifest path."""
 
@@ -113,7 +132,9 @@ class State:
         What fails to load is kept in :attr:`failures` for the command to report; the
         manager's own log lines about it are shown only with ``-v``.
         """
-        manager = ctx.with_resource(PluginManager(discover=self.discover, config=self.config))
+        manager = ctx.with_resource(
+            PluginManager(discover=self.discover, config=self.config, grants=self.grants)
+        )
         with _quieted(not self.verbose):
             for directory in self.plugin_dirs:
                 self.failures.update(manager.load_directory(directory).failed)
@@ -212,6 +233,22 @@ def _clean(ctx: click.Context, text: str) -> str:
     metavar="FILE",
     help="YAML or JSON mapping of plugin name to config values; --config wins over it.",
 )
+@click.option(
+    "--grant",
+    "grant_options",
+    multiple=True,
+    metavar="NAME:WHAT",
+    callback=_parse_grant_options,
+    help="Grant plugin NAME (or '*': all) what its manifest requests: env=VAR[,VAR], "
+    "dir=PATH[:ro|rw] or network (repeatable). Without a grant a plugin may read only its "
+    "own directory.",
+)
+@click.option(
+    "--trust",
+    multiple=True,
+    metavar="NAME",
+    help="Grant plugin NAME everything its manifest requests (repeatable).",
+)
 @click.option("--no-discover", is_flag=True, help="Do not look for pip-installed plugins.")
 @click.option("-v", "--verbose", is_flag=True, help="Log INFO messages to stderr.")
 @click.pass_context
@@ -220,6 +257,8 @@ def cli(
     plugin_dirs: tuple[Path, ...],
     config_options: dict[str, dict[str, Any]],
     config_file: Path | None,
+    grant_options: Grants,
+    trust: tuple[str, ...],
     no_discover: bool,
     verbose: bool,
 ) -> None:
@@ -231,8 +270,9 @@ def cli(
     output = Output()
     ctx.obj = State(plugin_dirs, {}, not no_discover, verbose, output)
     _setup_logging(ctx, verbose, output)
-    from_file = read_host_config(config_file) if config_file is not None else {}
+    from_file, file_grants = read_host_file(config_file) if config_file is not None else ({}, None)
     ctx.obj.config = merge_config(from_file, config_options)
+    ctx.obj.grants = host_grants(file_grants, f"{config_file}: _grants", grant_options, trust)
 
 
 def main() -> None:

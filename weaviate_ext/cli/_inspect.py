@@ -76,7 +76,6 @@ def manifest_info(manifest: Manifest, config: PluginConfig) -> dict[str, Any]:
     """Everything ``inspect`` shows about a manifest, JSON-ready and redacted."""
     meta = manifest.metadata
     resources = manifest.spec.resources
-    permissions = manifest.spec.permissions
     return {
         "name": meta.name,
         "version": meta.version,
@@ -91,12 +90,19 @@ def manifest_info(manifest: Manifest, config: PluginConfig) -> dict[str, Any]:
         "dependencies": [
             {"name": d.name, "version": d.version} for d in manifest.spec.dependencies
         ],
-        "permissions": {
-            "env": list(permissions.env),
-            "directories": [attrs.asdict(d) for d in permissions.directories],
-        },
         "config": config_info(manifest, config),
     }
+
+
+def permissions_info(permissions: dict[str, Any], isolation: str | None) -> dict[str, Any]:
+    """Requested and granted side by side, and whether the runtime enforces the grants:
+    an in-process runtime (isolation ``none: ...``) can read whatever the host can, so its
+    requests are shown and checked at load, not enforced."""
+    in_process = (isolation or "").startswith("none")
+    enforced = (
+        "no: in the host's process, it can reach whatever the host can" if in_process else "yes"
+    )
+    return {**permissions, "enforced": enforced}
 
 
 @cli.command("inspect")
@@ -109,7 +115,10 @@ def inspect_command(ctx: click.Context, name: str, as_json: bool) -> None:
     manager = state.open_manager(ctx)
     manifest, config = _plugin(state, manager, name)
     info = manifest_info(manifest, config)
-    info["source"] = next((r.source for r in manager.plugins() if r.name == name), None)
+    row = next((r for r in manager.plugins() if r.name == name), None)
+    info["source"] = row.source if row is not None else None
+    info["isolation"] = row.isolation if row is not None else None
+    info["permissions"] = permissions_info(manager.permissions(name), info["isolation"])
     stats = manager.stats()[name]
     info["stats"] = {**attrs.asdict(stats), "mean_ms": stats.mean_ms}
     if as_json:

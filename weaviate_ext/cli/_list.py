@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import attrs
 import click
 
@@ -10,6 +12,7 @@ from weaviate_ext.cli._app import (
     _state,
     cli,
 )
+from weaviate_ext.cli._inspect import permissions_info
 from weaviate_ext.cli._output import (
     format_table,
     one_line,
@@ -48,9 +51,13 @@ def collect_rows(manager: PluginManager) -> list[PluginStatus]:
     ]
 
 
-def row_dict(row: PluginStatus) -> dict[str, str | None]:
-    """One row as the JSON object of ``list --json``."""
-    return {column: getattr(row, column) for column in LIST_COLUMNS}
+def row_dict(row: PluginStatus) -> dict[str, Any]:
+    """One row as the JSON object of ``list --json``: the table's columns, and for a
+    loaded plugin what it requests and what the host grants it (``permissions``)."""
+    data: dict[str, Any] = {column: getattr(row, column) for column in LIST_COLUMNS}
+    if row.permissions is not None:
+        data["permissions"] = permissions_info(dict(row.permissions), row.isolation)
+    return data
 
 
 @cli.command("list")

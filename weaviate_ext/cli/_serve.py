@@ -11,8 +11,9 @@ from pathlib import Path
 
 import click
 
-from weaviate_ext.cli._app import _state, cli
+from weaviate_ext.cli._app import _parse_grant_options, _state, cli
 from weaviate_ext.cli._output import _OneLineFormatter
+from weaviate_ext.grants import Grants
 
 SERVE_LOGGER = "weaviate_ext.serve"
 
@@ -138,6 +139,21 @@ def _log_to_stderr(ctx: click.Context, verbose: bool) -> None:
     type=click.IntRange(min=1),
     help="Worker processes (each loads its own plugins).",
 )
+@click.option(
+    "--grant",
+    "grant_options",
+    multiple=True,
+    metavar="NAME:WHAT",
+    callback=_parse_grant_options,
+    help="Grant plugin NAME (or '*') env=VAR[,VAR], dir=PATH[:ro|rw] or network "
+    "(repeatable; added to the global --grant).",
+)
+@click.option(
+    "--trust",
+    multiple=True,
+    metavar="NAME",
+    help="Grant plugin NAME everything its manifest requests (repeatable).",
+)
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.pass_context
 def serve_command(
@@ -162,6 +178,8 @@ def serve_command(
     threads: int,
     reload: bool,
     workers: int,
+    grant_options: Grants,
+    trust: tuple[str, ...],
     access_log: bool,
 ) -> None:
     """Serve the loaded plugins over HTTP: Weaviate's inference-container and reranker
@@ -194,6 +212,7 @@ def serve_command(
         plugin_dirs=tuple(directories),
         plugin_files=tuple(str(f) for f in plugin_files),
         config=state.config,
+        grants=(state.grants | grant_options | Grants.of(trust=trust)).to_data(),
         discover=state.discover,
         vectorizer=vectorizer,
         reranker=reranker,

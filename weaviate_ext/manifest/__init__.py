@@ -6,12 +6,13 @@ Public API:
 - :func:`resolve_config` -> :class:`PluginConfig` (host values, ``${env:..}``/``${file:..}``,
   defaults; secrets wrapped in :class:`Secret`) or :class:`ConfigError`
 - :func:`read_host_config` -> per-plugin host config values from a YAML/JSON file
+  (:func:`read_host_file`: those and the file's ``_grants`` section)
 - :func:`manifest_schema` -> the JSON Schema of a manifest (also in ``hookspecs/``)
 """
 
 from weaviate_ext.errors import ConfigError, ManifestError, Problem
 from weaviate_ext.manifest.config import PluginConfig, Secret, resolve_config
-from weaviate_ext.manifest.hostconfig import read_host_config
+from weaviate_ext.manifest.hostconfig import read_host_config, read_host_file
 from weaviate_ext.manifest.loader import load_manifest, parse_manifest
 from weaviate_ext.manifest.model import (
     API_VERSION,
@@ -55,5 +56,6 @@ __all__ = [
     "manifest_schema",
     "parse_manifest",
     "read_host_config",
+    "read_host_file",
     "resolve_config",
 ]

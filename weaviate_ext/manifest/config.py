@@ -15,7 +15,8 @@ import json
 import math
 import os
 import re
-from collections.abc import Iterator, Mapping
+import stat
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, NoReturn, final
@@ -29,6 +30,9 @@ REDACTED: Final = "**********"
 
 MAX_FILE_BYTES: Final = 1024 * 1024
 """The largest file a ``${file:PATH}`` reference may read."""
+
+ReferenceCheck = Callable[[str, str], "str | None"]
+"""``check(kind, target) -> None | reason``: whether a reference in a default may resolve."""
 
 _REFERENCE = re.compile(r"\$\{(env|file):([^{}]+)\}")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,100}")
@@ -237,9 +241,15 @@ _MISSING: Final = _Missing()
 class _Resolver:
     """Resolves one manifest's config; collects every problem before raising."""
 
-    def __init__(self, manifest: Manifest, environ: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        manifest: Manifest,
+        environ: Mapping[str, str],
+        default_reference: ReferenceCheck | None,
+    ) -> None:
         self.manifest = manifest
         self.environ = environ
+        self.default_reference = default_reference
         self.problems: list[str] = []
 
     def problem(self, key: str, message: str) -> None:
@@ -264,7 +274,8 @@ class _Resolver:
 
     def value_of(self, field: ConfigField, values: Mapping[str, Any]) -> Any:
         raw = _reveal(values.get(field.name))
-        if raw is None:
+        from_default = raw is None
+        if from_default:
             raw = _reveal(field.default)
         if raw is None:
             if field.required:
@@ -274,30 +285,44 @@ class _Resolver:
         if isinstance(raw, str):
             match = _REFERENCE.fullmatch(raw)
             if match is not None:
-                raw = self.dereference(field.name, match[1], match[2])
+                check = self.default_reference if from_default else None
+                raw = self.dereference(field.name, match[1], match[2], check)
                 from_reference = True
                 if isinstance(raw, _Missing):
                     return raw
         return self.coerce(field, raw, from_reference)
 
-    def dereference(self, key: str, kind: str, target: str) -> str | _Missing:
+    def dereference(
+        self, key: str, kind: str, target: str, check: ReferenceCheck | None
+    ) -> str | _Missing:
         reference = f"${{{kind}:{target}}}"
         if kind == "env":
+            refused = check(kind, target) if check is not None else None
+            if refused is not None:
+                self.problem(key, f"{reference}: {refused}")
+                return _MISSING
             if target not in self.environ:
                 self.problem(key, f"the environment variable {target!r} ({reference}) is not set")
                 return _MISSING
             return self.environ[target]
-        return self.read_file(key, target, reference)
+        return self.read_file(key, target, reference, check)
 
-    def read_file(self, key: str, target: str, reference: str) -> str | _Missing:
+    def read_file(
+        self, key: str, target: str, reference: str, check: ReferenceCheck | None
+    ) -> str | _Missing:
         path = Path(target).expanduser()
         if not path.is_absolute():
             path = self.manifest.directory / path
+        if check is not None:
+            path = Path(os.path.realpath(path))
+            refused = check("file", str(path))
+            if refused is not None:
+                self.problem(key, f"{reference}: {refused}")
+                return _MISSING
         try:
-            with path.open("rb") as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)
+            data = _read_regular_file(path, MAX_FILE_BYTES + 1)
         except (OSError, ValueError) as error:
-            reason = getattr(error, "strerror", None) or "cannot be opened"
+            reason = getattr(error, "strerror", None) or str(error) or "cannot be opened"
             self.problem(key, f"cannot read the file {str(path)!r} ({reference}): {reason}")
             return _MISSING
         if len(data) > MAX_FILE_BYTES:
@@ -323,6 +348,37 @@ class _Resolver:
             self.problem(field.name, "is not valid Unicode text (it has a lone surrogate)")
             return _MISSING
         return converted
+
+
+def _read_regular_file(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of the regular file at ``path``; never blocks.
+
+    A FIFO, a device, a socket or a directory is refused before anything is read: the
+    type is checked first, then again on the descriptor (opened non-blocking, so a FIFO
+    swapped in between cannot hang the host either).
+    """
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise ValueError(_not_regular(mode))
+    flags = os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | getattr(os, "O_CLOEXEC", 0)
+    descriptor = os.open(path, flags)
+    with os.fdopen(descriptor, "rb") as handle:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            raise ValueError(_not_regular(mode))
+        return handle.read(limit)
+
+
+def _not_regular(mode: int) -> str:
+    kinds = (
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    )
+    kind = next((name for test, name in kinds if test(mode)), "not a regular file")
+    return f"it is {kind}; a reference reads regular files only"
 
 
 def _encodable(value: Any) -> bool:
@@ -396,6 +452,7 @@ def resolve_config(
     values: Mapping[str, Any] | None = None,
     *,
     environ: Mapping[str, str] | None = None,
+    default_reference: ReferenceCheck | None = None,
 ) -> PluginConfig:
     """Fill the manifest's config schema with values and check them.
 
@@ -403,8 +460,14 @@ def resolve_config(
     manifest's ``default``. A string that is exactly ``${env:NAME}`` is replaced by the
     environment variable (from ``environ``, default :data:`os.environ`); ``${file:PATH}``
     by the file's text without one trailing newline (a relative path is relative to the
-    manifest's directory). Text from a reference is converted to the key's type
-    (``"42"`` -> 42, ``"true"``/``"yes"``/``"1"`` -> True, JSON for arrays and objects).
+    manifest's directory; only a regular file is read, never blocking). Text from a
+    reference is converted to the key's type (``"42"`` -> 42, ``"true"``/``"yes"``/``"1"``
+    -> True, JSON for arrays and objects).
+
+    A reference in a manifest *default* was written by the plugin's author, not the
+    host: ``default_reference(kind, target)`` (the variable's name, or the file's
+    resolved path) returns ``None`` to allow it or the reason it is refused (see
+    :func:`weaviate_ext.grants.default_reference_check`); ``None`` allows every one.
 
     Raises :class:`ConfigError` naming every unknown key (with a did-you-mean), missing
     required key, unresolvable reference and value of the wrong type; the message never
@@ -417,7 +480,7 @@ def resolve_config(
             f"plugin {manifest.name!r}: config must be a mapping of key to value, "
             f"not {type_name(values)}"
         )
-    resolver = _Resolver(manifest, os.environ if environ is None else environ)
+    resolver = _Resolver(manifest, os.environ if environ is None else environ, default_reference)
     resolved = resolver.resolve(values)
     if resolver.problems:
         raise ConfigError(f"plugin {manifest.name!r}: " + "; ".join(resolver.problems))

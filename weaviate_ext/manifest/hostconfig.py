@@ -18,8 +18,26 @@ from weaviate_ext.manifest._yaml import MAX_BYTES, read_yaml
 HOST_CONFIG_TOP = "a mapping of plugin names to mappings of config values"
 
 
+GRANTS_KEY = "_grants"
+"""The section of a host config file that holds the host's grants (not a plugin name:
+plugin names cannot start with ``_``)."""
+
+
 def read_host_config(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
-    """Read a host config file into ``{plugin name: {key: value}}``.
+    """Read a host config file into ``{plugin name: {key: value}}`` (its ``_grants``
+    section left out; :func:`read_host_file` returns both)."""
+    return read_host_file(path)[0]
+
+
+def read_host_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]], Any]:
+    """Read a host config file: ``({plugin name: {key: value}}, the _grants section)``.
+
+    The ``_grants`` section (``None`` when absent) is plain data for
+    :meth:`weaviate_ext.grants.Grants.from_data`::
+
+        _grants:
+          my-plugin: {env: [HF_TOKEN], directories: [/srv/models, /var/x:rw], network: true}
+          other-plugin: {trust: true}
 
     Raises :class:`ConfigError` (``file:line: message``) for anything that is not such
     a mapping, and :class:`OSError` when the file cannot be read. An empty file is ``{}``.
@@ -32,6 +50,7 @@ def read_host_config(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     except ManifestError as exc:
         raise ConfigError(str(exc)) from None
     config: dict[str, dict[str, Any]] = {}
+    grants = loaded.pop(GRANTS_KEY, None)
     for name, values in loaded.items():
         if values is None:
             values = {}
@@ -41,4 +60,4 @@ def read_host_config(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
                 f"{filename}:{line}: {name}: expected a mapping of config keys to values"
             )
         config[name] = values
-    return config
+    return config, grants

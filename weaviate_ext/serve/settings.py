@@ -19,7 +19,8 @@ from typing import Any
 import attrs
 
 from weaviate_ext.errors import ConfigError
-from weaviate_ext.manifest import read_host_config
+from weaviate_ext.grants import Grants, parse_grant
+from weaviate_ext.manifest import read_host_file
 
 SETTINGS_FILE_ENV = "WEAVIATE_EXT_SERVE_SETTINGS_FILE"
 """A JSON file holding every setting (written by ``weaviate-ext serve --workers N``)."""
@@ -63,6 +64,9 @@ class ServeSettings:
     """Single manifest files loaded on top (e.g. a ``plugin-native.yaml``)."""
     config: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict, repr=False)
     """Host configuration per plugin name (may hold secrets: not in the repr)."""
+    grants: Mapping[str, Any] = attrs.field(factory=dict)
+    """What the host grants plugins, as plain data (:meth:`Grants.from_data
+    <weaviate_ext.grants.Grants.from_data>`): ``{name: {env, directories, network, trust}}``."""
     discover: bool = False
     """Also load every pip-installed plugin (entry-point group ``weaviate_ext``)."""
     vectorizer: str | None = None
@@ -98,6 +102,12 @@ class ServeSettings:
                 raise ConfigError(f"serve setting {name} must be at least 1")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError("serve setting timeout must be > 0")
+        Grants.from_data(self.grants, "serve setting grants")  # refuse a malformed one now
+
+    @property
+    def host_grants(self) -> Grants:
+        """:attr:`grants` as :class:`~weaviate_ext.grants.Grants` for the manager."""
+        return Grants.from_data(self.grants, "serve setting grants")
 
     @property
     def auth_enabled(self) -> bool:
@@ -113,7 +123,10 @@ class ServeSettings:
         :data:`SETTINGS_FILE_ENV` names a JSON file with every setting; otherwise each
         setting has its own variable: :data:`PLUGINS_ENV`, ``WEAVIATE_EXT_SERVE_PLUGIN_FILES``
         (``os.pathsep``-separated), ``WEAVIATE_EXT_SERVE_CONFIG_FILE`` (a host config
-        file as for ``--config-file``), ``WEAVIATE_EXT_SERVE_VECTORIZER`` / ``_RERANKER``
+        file as for ``--config-file``, its ``_grants`` section included),
+        ``WEAVIATE_EXT_SERVE_GRANT`` (``--grant`` values separated by ``;``),
+        ``WEAVIATE_EXT_SERVE_TRUST`` (plugin names separated by ``,``),
+        ``WEAVIATE_EXT_SERVE_VECTORIZER`` / ``_RERANKER``
         / ``_GENERATOR``, :data:`TOKENS_ENV`, ``WEAVIATE_EXT_SERVE_AUTH_PLUGINS``,
         :data:`CACHE_ENV`, ``WEAVIATE_EXT_SERVE_CACHE_SIZE``, ``_MAX_TEXT_LENGTH``,
         ``_MAX_BATCH``, ``_MAX_BODY_BYTES``, ``_TIMEOUT``, ``_THREADS``, ``_RELOAD`` and
@@ -138,10 +151,22 @@ class ServeSettings:
                 raise ConfigError(f"{PREFIX}{name}: not a number: {text!r}") from None
 
         config_file = get("CONFIG_FILE")
+        config, file_grants = read_host_file(config_file) if config_file else ({}, None)
+        grants = (
+            Grants.from_data(file_grants, f"{config_file}: _grants") if file_grants else Grants()
+        )
+        for text in _split(get("GRANT"), ";"):
+            try:
+                name, grant = parse_grant(text)
+            except ValueError as exc:
+                raise ConfigError(f"{PREFIX}GRANT: {exc}") from None
+            grants |= Grants({name: grant})
+        grants |= Grants.of(trust=_split(get("TRUST"), ","))
         values: dict[str, Any] = {
             "plugin_dirs": _split(env.get(PLUGINS_ENV), os.pathsep),
             "plugin_files": _split(get("PLUGIN_FILES"), os.pathsep),
-            "config": read_host_config(config_file) if config_file else {},
+            "config": config,
+            "grants": grants.to_data(),
             "discover": _truthy(get("DISCOVER")),
             "vectorizer": get("VECTORIZER"),
             "reranker": get("RERANKER"),
@@ -170,6 +195,7 @@ class ServeSettings:
         """Every setting as a JSON object (tokens and config included: keep it private)."""
         data = attrs.asdict(self, recurse=False)
         data["config"] = {name: dict(values) for name, values in self.config.items()}
+        data["grants"] = dict(self.grants)
         return json.dumps(data)
 
     @classmethod
