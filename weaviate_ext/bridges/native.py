@@ -5,9 +5,13 @@ can read and write anything the host can, a crash in it crashes the host, and ne
 ``resources.memory`` nor call deadlines can be enforced (a warning says so at load).
 Use it for trusted plugins only; ``allowed_runtimes`` lets a host refuse it.
 
-What is checked: the declared ``spec.sha256``, every export the plugin type needs
-(missing ones are named), ``wv_abi_version``, and statuses and output sizes of every
-call. Calls into one loaded library are serialised (one lock per library).
+What is checked: the declared ``spec.sha256``; before the host maps the file, its ELF
+header (:mod:`~weaviate_ext.bridges.cabi.elfcheck`: a complete shared library for this
+host's class, byte order and machine) and a probe load in a short-lived child
+(:mod:`~weaviate_ext.bridges.cabi.probe`: a library that crashes or hangs while it is
+loaded is a load error, not a dead host); every export the plugin type needs (missing
+ones are named), ``wv_abi_version``, and statuses and output sizes of every call.
+Calls into one loaded library are serialised (one lock per library).
 
 Every load gets its own copy of the library's global state. The dynamic loader maps a
 file once per process (a second ``dlopen`` of the same path returns the first mapping,
@@ -31,12 +35,13 @@ from typing import Any
 
 import cffi  # type: ignore[import-untyped]
 
-from weaviate_ext.bridges.cabi import abi
+from weaviate_ext.bridges.cabi import abi, elfcheck, probe
 from weaviate_ext.bridges.cabi.backend import Arg, Emit
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import PluginLoadError, PluginOutputError
 from weaviate_ext.hookspecs import hookimpl
+from weaviate_ext.limits import warn_unenforced
 from weaviate_ext.manifest import Manifest, PluginConfig
 
 RUNTIME = "native"
@@ -241,15 +246,41 @@ class NativeBackend:
 
 
 def _exports_of(lib: Any, plugin_type: str) -> frozenset[str]:
-    names = (*abi.COMMON_EXPORTS, *abi.HOOK_EXPORTS, "wv_set_emit")
     present = set()
-    for export in names:
+    for export in probe.PROBED_EXPORTS:
         try:
             getattr(lib, export)
         except AttributeError:
             continue
         present.add(export)
     return frozenset(present)
+
+
+def _check_exports(name: str, kind: str, exports: frozenset[str]) -> None:
+    """Refuse a library without the exports its plugin type needs (they are named)."""
+    missing = [e for e in abi.expected_exports(kind) if e not in exports]
+    if missing:
+        raise abi.missing_exports_error(name, kind, missing)
+    if kind == "generator" and "wv_set_emit" not in exports:
+        raise abi.missing_exports_error(name, kind, ["wv_set_emit"])
+
+
+def _check_before_mapping(
+    name: str, kind: str, filename: str, resolved: str, data: bytes, digest: str
+) -> None:
+    """Everything that must hold before ``dlopen`` in the host: the ELF header, then a
+    probe load in a child (its exports and ABI version included); :class:`PluginLoadError`
+    otherwise, and the library is never mapped."""
+    try:
+        elfcheck.check_shared_library(data)
+    except elfcheck.ElfCheckError as exc:
+        raise PluginLoadError(
+            name, f"cannot load the shared library: spec.binary {filename} {exc}"
+        ) from None
+    found = probe.probe_library(name, resolved, digest)
+    _check_exports(name, kind, found.exports)
+    if found.abi_version is not None:
+        abi.check_abi_version(name, found.abi_version)
 
 
 @hookimpl
@@ -259,19 +290,17 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
         return None
     name, kind = manifest.name, manifest.spec.type
     path = manifest.binary_path
-    abi.read_binary(name, path, manifest.spec.sha256)
+    data, digest = abi.read_binary(name, path, manifest.spec.sha256)
     assert path is not None
     resolved = str(path.resolve())
+    _check_before_mapping(name, kind, path.name, resolved, data, digest)
+    del data
     try:
         lib = _open_library(name, resolved)
     except OSError as exc:
         raise PluginLoadError(name, f"cannot load the shared library: {exc}") from None
     exports = _exports_of(lib, kind)
-    missing = [e for e in abi.expected_exports(kind) if e not in exports]
-    if missing:
-        raise abi.missing_exports_error(name, kind, missing)
-    if kind == "generator" and "wv_set_emit" not in exports:
-        raise abi.missing_exports_error(name, kind, ["wv_set_emit"])
+    _check_exports(name, kind, exports)
     abi.check_abi_version(name, int(lib.wv_abi_version()))
     log.warning(
         "plugin %s: native runtime: %s runs in the host process, UNSANDBOXED; "
@@ -279,5 +308,6 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
         name,
         path.name,
     )
+    warn_unenforced(manifest, (), log, "a native library runs in the host process")
     plugin: CAbiPlugin = PLUGIN_CLASSES[kind](NativeBackend(manifest, lib, resolved, exports))
     return plugin

@@ -16,7 +16,7 @@ from weaviate_ext.cli._app import (
 from weaviate_ext.cli._output import (
     one_line,
 )
-from weaviate_ext.errors import ManifestError
+from weaviate_ext.errors import ManifestError, Problem
 from weaviate_ext.manifest import Manifest, load_manifest
 
 # ---------------------------------------------------------------------------------------
@@ -42,14 +42,35 @@ def manifest_files(paths: Iterable[Path]) -> Iterator[Path]:
 
 
 def validate_one(path: Path) -> tuple[Manifest | None, list[dict[str, Any]]]:
-    """The manifest at ``path`` or its problems (as dicts); the binary must exist."""
+    """The manifest at ``path`` or its problems (as dicts); the binary must exist, and a
+    native one must be an ELF shared library for this host."""
     if path.is_dir():
         problem = {"file": str(path), "line": 0, "field": "", "message": "no plugin.yaml below"}
         return None, [problem]
     try:
-        return load_manifest(path), []
+        manifest = load_manifest(path)
     except ManifestError as exc:
         return None, [attrs.asdict(problem) for problem in exc.problems]
+    binary_problem = native_binary_problem(manifest, path)
+    if binary_problem is not None:
+        return None, [attrs.asdict(binary_problem)]
+    return manifest, []
+
+
+def native_binary_problem(manifest: Manifest, path: Path) -> Problem | None:
+    """The ELF header check of a ``runtime: native`` binary (the check the native bridge
+    makes before it maps the file), as a problem at the line of ``spec.binary``."""
+    binary = manifest.binary_path
+    if manifest.spec.runtime != "native" or binary is None:
+        return None
+    from weaviate_ext.bridges.cabi import elfcheck  # pyelftools, only when needed
+
+    try:
+        elfcheck.check_file(binary)
+    except elfcheck.ElfCheckError as exc:
+        line = manifest.line_of("spec.binary")
+        return Problem(str(path), line, "spec.binary", f"{manifest.spec.binary} {exc}")
+    return None
 
 
 @cli.command("validate")
@@ -62,8 +83,8 @@ def validate_command(ctx: click.Context, paths: tuple[Path, ...], as_json: bool)
     """Check manifests: each PATH is a plugin.yaml or a directory searched for them.
 
     Prints 'PATH: ok (...)' per valid file and 'file:line: field: message' per problem;
-    exits 1 if any file is invalid. The binary must exist; dependencies are checked at
-    load time, not here.
+    exits 1 if any file is invalid. The binary must exist (a native one must be an ELF
+    shared library for this host); dependencies are checked at load time, not here.
     """
     out = _state(ctx).output
     report = []
