@@ -430,12 +430,12 @@ def test_list_shows_process_isolation_for_both_kinds_of_grpc_plugin(
     column = header.index("ISOLATION")
     rows = {line.split()[0]: line.split() for line in lines[1:]}
     assert rows["remote"][column] == "process"
-    assert rows["faulty"][column] == "process"
+    assert rows["faulty"][column] == "process+landlock(fs,tcp)+netns"
     assert rows["remote"][header.index("STATUS")] == "loaded"
     result = CliRunner().invoke(cli, [*args, *config, "list", "--json"])
     by_name = {row["name"]: row for row in json.loads(result.stdout)}
     assert by_name["remote"]["isolation"].startswith("process: a separate gRPC service")
-    assert by_name["faulty"]["isolation"].startswith("process: own process group")
+    assert by_name["faulty"]["isolation"].startswith("process+landlock(fs,tcp)+netns: own")
     assert SECRET not in result.output
 
 

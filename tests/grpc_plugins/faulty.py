@@ -7,22 +7,33 @@
 * ``ignore-sigterm``: serve, ignoring SIGTERM;
 * ``crash-loop``: serve, but once a call crashed it, every later start exits at once;
 * ``grandchildren``: start two ``sleep`` processes first, one in the plugin's process
-  group and one in a session of its own (out of the group), then serve.
+  group and one in a session of its own (out of the group), then serve;
+* ``default-sigterm``: serve from another thread, so that SIGTERM keeps its default
+  action (the process is killed by it, rather than the SDK stopping cleanly);
+* ``alloc-at-start``: allocate 1.5 GiB before serving (under a smaller memory limit the
+  ``MemoryError`` is not caught: the process exits with code 1 and its traceback).
 
 The text of a ``vectorize_text`` call chooses what happens in the call: ``crash``
 (the process exits with code 3), ``hang`` (sleeps for an hour), ``alloc`` (allocates
 1.5 GiB), ``secret`` (a vector of the secret's length, to show Init delivered it),
-``pids`` (the plugin's pid and its grandchildren's, then zeros); anything else gets a
-vector of 8 values.
+``pids`` (the plugin's pid and its grandchildren's, then zeros), ``segv`` (reads
+address 0: killed by SIGSEGV), ``abort`` (``abort()``: killed by SIGABRT),
+``alloc-die`` (allocates 1.5 GiB; a ``MemoryError`` ends the process the way an
+uncaught one ends a Python program: its traceback on stderr, exit code 1); anything
+else gets a vector of 8 values.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import subprocess
+import sys
+import threading
 import time
+import traceback
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -59,6 +70,18 @@ class Faulty(VectorizerPlugin):
         if text == "alloc":
             block = bytearray(1536 * 1024 * 1024)
             return np.full(8, len(block), dtype=np.float32)
+        if text == "alloc-die":
+            try:
+                block = bytearray(1536 * 1024 * 1024)
+            except MemoryError:
+                traceback.print_exc()
+                sys.stderr.flush()
+                os._exit(1)
+            return np.full(8, len(block), dtype=np.float32)
+        if text == "segv":
+            ctypes.string_at(0)
+        if text == "abort":
+            os.abort()
         if text == "pids":
             pids = [os.getpid(), *self.children]
             return np.array(pids + [0] * (8 - len(pids)), dtype=np.float32)
@@ -77,11 +100,19 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if mode == "crash-loop" and MARKER.exists():
         raise SystemExit("crashed before: refusing to start")
+    if mode == "alloc-at-start":
+        hoard = bytearray(1536 * 1024 * 1024)
+        del hoard
     children: list[int] = []
     if mode == "grandchildren":
         for own_session in (False, True):
             child = subprocess.Popen(["sleep", "600"], start_new_session=own_session)
             children.append(child.pid)
+    if mode == "default-sigterm":
+        server = threading.Thread(target=serve, args=(Faulty(mode, children),))
+        server.start()
+        server.join()
+        return
     serve(Faulty(mode, children))
 
 

@@ -124,6 +124,14 @@ class Scaffolds:
         self._built: dict[Combo, Built] = {}
         self._lock = threading.Lock()
 
+    def link_node_modules(self, directory: Path) -> None:
+        """Give a Node.js scaffold the shared ``node_modules``, as hard links: a plugin
+        process may read only its own directory (a symlink out of it points outside),
+        and copying every file would be slow."""
+        shutil.copytree(
+            self.node_modules(), directory / "node_modules", symlinks=True, copy_function=os.link
+        )
+
     def node_modules(self) -> Path:
         """The shared ``node_modules`` (installed on first use)."""
         if self._node_modules is None:
@@ -153,6 +161,6 @@ class Scaffolds:
         assert result.exit_code == 0, result.output
         directory = self.root / name
         if lang == "node":
-            (directory / "node_modules").symlink_to(self.node_modules(), target_is_directory=True)
+            self.link_node_modules(directory)
         build = run_build(directory, env=self.env)
         return Built(combo, directory, result.output, build)

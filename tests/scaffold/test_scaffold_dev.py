@@ -145,7 +145,7 @@ def test_an_edit_is_served_without_a_restart_and_a_broken_build_keeps_the_old_ve
 ) -> None:
     directory = _scaffold(tmp_path, runtime, lang)
     if lang == "node":
-        (directory / "node_modules").symlink_to(scaffolds.node_modules(), target_is_directory=True)
+        scaffolds.link_node_modules(directory)
     file, old, new = UPPER[(runtime, lang)]
     source = directory / file.format(module=module_name(directory.name))
     dev = DevProcess(directory, env=build_env)

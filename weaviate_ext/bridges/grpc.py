@@ -4,7 +4,9 @@ With ``spec.command`` the framework starts and supervises the plugin process
 (:mod:`weaviate_ext.grpc.supervisor`): private socket, scrubbed environment, memory
 rlimit and CPU affinity from ``spec.resources``, restart with backoff after a crash,
 and a keeper (:mod:`weaviate_ext.grpc.keeper`) that kills the plugin and everything it
-started on unload and when the host dies, SIGKILL included. With ``spec.address``
+started on unload and when the host dies, SIGKILL included; the process is confined
+(:mod:`weaviate_ext.grpc.confine`: Landlock, a network namespace, no capabilities) to
+what it needs and was granted, and its ``isolation`` says how. With ``spec.address``
 (``unix:///path``, ``dns:///host:port``, ``host:port`` or ``ipv4:a:p,b:p``) it manages
 no process and connects to every replica of a running service
 (:mod:`weaviate_ext.grpc.remote`): ``Init`` to each, per-replica health checks that
@@ -25,11 +27,13 @@ import grpc
 
 from weaviate_ext.errors import PluginLoadError
 from weaviate_ext.grpc.client import ProcessConnection, make_plugin_object
+from weaviate_ext.grpc.confine import describe
 from weaviate_ext.grpc.connection import StartError
 from weaviate_ext.grpc.protocol import dumps
 from weaviate_ext.grpc.remote import RemoteConnection, RemoteService, parse_target
 from weaviate_ext.grpc.supervisor import PluginProcess, Settings
 from weaviate_ext.hookspecs import hookimpl
+from weaviate_ext.limits import warn_unenforced
 from weaviate_ext.manifest import Manifest, PluginConfig
 
 RUNTIME = "grpc"
@@ -37,8 +41,9 @@ RUNTIME = "grpc"
 log = logging.getLogger("weaviate_ext")
 
 ISOLATION = "process: a separate gRPC process or service"
-"""What isolates a grpc plugin (``weaviate-ext list`` shows ``process``); each plugin
-object says more precisely (a supervised process, or a remote service)."""
+"""What isolates a grpc plugin; each plugin object says more precisely (a remote
+service: ``process``; a supervised process: its confinement, such as
+``process+landlock(fs,tcp)+netns``, which ``weaviate-ext list`` shows)."""
 
 
 def config_json(config: PluginConfig) -> str:
@@ -90,6 +95,9 @@ def _remote(manifest: Manifest, config: PluginConfig, secrets: tuple[str, ...]) 
         raise PluginLoadError(
             manifest.name, f"{manifest.where('spec.address')}: {address!r}: {exc}"
         ) from None
+    warn_unenforced(
+        manifest, (), log, f"the service at spec.address ({address}) manages its own resources"
+    )
     credentials, tls_options = tls_credentials(manifest)
     tls = manifest.spec.tls
     if tls is None:
@@ -166,8 +174,13 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
         supervisor.pid,
         supervisor.socket_path,
     )
+    connection = ProcessConnection(supervisor, secrets)
+    # what confines the process, exactly as the keeper applies it (or refuses to start)
+    connection.isolation = describe(spec.permissions)
+    if "NOT confined" in connection.isolation:
+        log.warning("plugin %s: %s", name, connection.isolation)
     return make_plugin_object(
-        ProcessConnection(supervisor, secrets),
+        connection,
         spec.type,
         supervisor.methods,
         spec.capabilities.dimensions,

@@ -27,6 +27,7 @@ from typing import Any
 
 from weaviate_ext.errors import PluginLoadError
 from weaviate_ext.hookspecs import hookimpl
+from weaviate_ext.limits import warn_unenforced
 from weaviate_ext.manifest import Manifest, PluginConfig
 
 RUNTIME = "python"
@@ -152,12 +153,6 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     """Build an in-process Python plugin from ``spec.entrypoint``."""
     if manifest.spec.runtime != RUNTIME:
         return None
-    resources = manifest.spec.resources
-    if resources.memory is not None or resources.cpu is not None:
-        log.warning(
-            "plugin %s: the python runtime runs in the host process and cannot enforce "
-            "spec.resources (memory, cpu)",
-            manifest.name,
-        )
+    warn_unenforced(manifest, (), log, "the python runtime runs in the host process")
     log.info("plugin %s runs in the host process (python runtime, not sandboxed)", manifest.name)
     return resolve(manifest)

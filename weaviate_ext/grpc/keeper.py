@@ -23,7 +23,9 @@ however the host ends:
 Before the plugin command runs, its process (already forked, not yet exec'd) prints
 ``weaviate-ext-keeper|pid|<pid>`` on stdout, so the host knows the plugin's pid before
 the plugin can print anything. The memory rlimit and CPU affinity are set there too:
-they apply to the plugin, not to the keeper.
+they apply to the plugin, not to the keeper; and, with ``--landlock``/``--netns``/
+``--caps``, its confinement (:mod:`weaviate_ext.grpc.landlock`, loaded by path): a
+confinement that cannot be applied fails the start (exit 127), the command never runs.
 
 This file runs as a script with the standard library only (``-I -S``: no site, no
 ``PYTHON*`` variables), is never imported by a plugin, and forks only itself — a
@@ -69,12 +71,19 @@ def _prctl() -> Any:
 
 
 class Options:
-    """The keeper's command line: ``--host-pid``, ``--memory``, ``--cpus``, ``--``, argv."""
+    """The keeper's command line: ``--host-pid``, ``--memory``, ``--cpus``, the
+    confinement (``--landlock ABI``, ``--allow MODE:PATH`` repeated, ``--tcp deny``,
+    ``--netns net|user``, ``--caps none``), ``--``, argv."""
 
     def __init__(self, argv: Sequence[str]) -> None:
         self.host_pid = 0
         self.memory: int | None = None
         self.cpus: set[int] | None = None
+        self.landlock = 0
+        self.allow: list[tuple[str, str]] = []
+        self.deny_tcp = False
+        self.netns = ""
+        self.drop_caps = False
         args = list(argv)
         if "--" not in args:
             raise ValueError("expected '-- COMMAND...'")
@@ -91,20 +100,76 @@ class Options:
                 self.memory = int(value)
             elif name == "--cpus":
                 self.cpus = {int(cpu) for cpu in value.split(",") if cpu}
+            elif name == "--landlock":
+                self.landlock = int(value)
+            elif name == "--allow":
+                mode, sep, path = value.partition(":")
+                if not sep or mode not in ("rx", "ro", "rw", "dev") or not path:
+                    raise ValueError(f"expected --allow rx|ro|rw|dev:PATH, got {value!r}")
+                self.allow.append((mode, path))
+            elif name == "--tcp" and value == "deny":
+                self.deny_tcp = True
+            elif name == "--netns" and value in ("net", "user"):
+                self.netns = value
+            elif name == "--caps" and value == "none":
+                self.drop_caps = True
             else:
                 raise ValueError(f"unknown option {name!r}")
 
+    @property
+    def confined(self) -> bool:
+        """Whether the plugin's process is to be confined at all."""
+        return bool(self.landlock or self.netns or self.drop_caps)
+
 
 def keeper_argv(
-    python: str, host_pid: int, memory: int | None, cpus: set[int] | None, command: Sequence[str]
+    python: str,
+    host_pid: int,
+    memory: int | None,
+    cpus: set[int] | None,
+    command: Sequence[str],
+    confinement: Sequence[str] = (),
 ) -> list[str]:
-    """The argv that runs the keeper (this file) around ``command``."""
+    """The argv that runs the keeper (this file) around ``command``; ``confinement``
+    are its confinement options (:meth:`weaviate_ext.grpc.confine.Confinement.keeper_args`)."""
     argv = [python, "-I", "-S", os.path.abspath(__file__), "--host-pid", str(host_pid)]
     if memory is not None:
         argv += ["--memory", str(memory)]
     if cpus:
         argv += ["--cpus", ",".join(str(cpu) for cpu in sorted(cpus))]
-    return [*argv, "--", *command]
+    return [*argv, *confinement, "--", *command]
+
+
+def _landlock_module() -> Any:
+    """:mod:`weaviate_ext.grpc.landlock`, loaded by path (the keeper runs ``-I -S``)."""
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "landlock.py")
+    spec = importlib.util.spec_from_file_location("_weaviate_ext_landlock", path)
+    if spec is None or spec.loader is None:  # pragma: no cover - the file ships with this one
+        raise ImportError(f"cannot load {path}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def confine(options: Options, landlock: Any) -> None:
+    """Confine the calling process (the plugin's, before exec) as ``options`` say:
+    network namespace, Landlock ruleset, no capabilities, ``no_new_privs``.
+    Raises :class:`OSError` if any part cannot be applied: the plugin is not started."""
+    if options.netns:
+        landlock.enter_network_namespace(options.netns)
+    # the rules are opened while the process may still read what the host can
+    ruleset = (
+        landlock.build(options.landlock, options.allow, options.deny_tcp)
+        if options.landlock
+        else None
+    )
+    if options.drop_caps:
+        landlock.drop_capabilities()
+    landlock.set_no_new_privs()
+    if ruleset is not None:
+        landlock.enforce(ruleset)
 
 
 # -- the subtree -------------------------------------------------------------------------
@@ -176,8 +241,9 @@ def reap(reaped: dict[int, int]) -> None:
 # -- starting the plugin -------------------------------------------------------------------
 
 
-def start(options: Options, prctl: Any) -> int:
-    """Fork and exec the plugin command; its pid. Exits the keeper if exec fails."""
+def start(options: Options, prctl: Any, landlock: Any = None) -> int:
+    """Fork and exec the plugin command; its pid. Exits the keeper if exec fails (or
+    the confinement cannot be applied: ``landlock`` is the module that applies it)."""
     keeper = os.getpid()
     read_end, write_end = os.pipe()  # close-on-exec: EOF in the keeper once exec succeeds
     pid = os.fork()
@@ -196,6 +262,8 @@ def start(options: Options, prctl: Any) -> int:
                 resource.setrlimit(resource.RLIMIT_AS, (options.memory, options.memory))
             if options.cpus:
                 os.sched_setaffinity(0, options.cpus)
+            if options.confined:
+                confine(options, landlock)
             os.write(1, f"{PID_LINE_PREFIX}{os.getpid()}\n".encode())
             os.execvp(options.command[0], options.command)
         except BaseException as exc:
@@ -241,6 +309,11 @@ def main(argv: Sequence[str]) -> NoReturn:
     except ValueError as exc:
         sys.stderr.write(f"weaviate-ext keeper: {exc}\n")
         os._exit(2)
+    try:
+        landlock = _landlock_module() if options.confined else None
+    except (ImportError, OSError) as exc:
+        sys.stderr.write(f"weaviate-ext keeper: cannot confine the plugin: {exc}\n")
+        os._exit(EXEC_FAILED)
     prctl = _prctl()
     if prctl is not None:
         prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
@@ -269,7 +342,7 @@ def main(argv: Sequence[str]) -> NoReturn:
     signal.signal(signal.SIGCHLD, lambda *_: None)
     signal.signal(HOST_GONE_SIGNAL, on_host_gone)
     signal.signal(signal.SIGTERM, on_term)
-    plugin.append(start(options, prctl))
+    plugin.append(start(options, prctl, landlock))
     if term_pending[0]:
         on_term()
 

@@ -33,7 +33,9 @@ from concurrent import futures
 from pathlib import Path
 from typing import Any
 
+from weaviate_ext.grpc import confine
 from weaviate_ext.grpc.keeper import keeper_argv
+from weaviate_ext.manifest.model import Permissions
 
 BASE_ENV: tuple[str, ...] = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ")
 """Host variables every plugin process gets (plus what ``permissions.env`` names)."""
@@ -52,8 +54,9 @@ class SpawnError(OSError):
 def resolve_command(command: Sequence[str], directory: Path) -> tuple[list[str], bool]:
     """The argv to run and whether it runs the host's Python.
 
-    ``python``/``python3`` is the host's interpreter; a program with a ``/`` is relative
-    to the plugin directory; anything else is looked up on ``PATH``.
+    ``python``/``python3`` is the host's interpreter (so is its path, given in full); a
+    program with a ``/`` is relative to the plugin directory; anything else is looked up
+    on ``PATH``.
     """
     if not command:
         raise SpawnError("spec.command is empty")
@@ -64,11 +67,16 @@ def resolve_command(command: Sequence[str], directory: Path) -> tuple[list[str],
         path = (directory / program).resolve()
         if not path.is_file():
             raise SpawnError(f"{program!r} not found in {directory}")
-        return [str(path), *args], False
+        return [str(path), *args], _is_host_python(str(path))
     found = shutil.which(program)
     if found is None:
         raise SpawnError(f"{program!r} not found on PATH")
-    return [found, *args], False
+    return [found, *args], _is_host_python(found)
+
+
+def _is_host_python(program: str) -> bool:
+    """Whether ``program`` is the host's own interpreter (named by its path)."""
+    return bool(sys.executable) and os.path.realpath(program) == os.path.realpath(sys.executable)
 
 
 def child_environment(
@@ -148,6 +156,10 @@ def spawn(
     env: Mapping[str, str],
     memory: int | None,
     cpus: set[int] | None,
+    *,
+    permissions: Permissions | None = None,
+    private: Path | None = None,
+    python: bool = False,
 ) -> subprocess.Popen[bytes]:
     """Start ``argv`` under a keeper that leads its own session and process group.
 
@@ -156,10 +168,17 @@ def spawn(
     tells the keeper the host is gone. stdout and stderr are pipes read by the
     supervisor; the first stdout line is the keeper's
     :data:`~weaviate_ext.grpc.keeper.PID_LINE_PREFIX` line with the plugin's pid.
+
+    With ``permissions`` (what was granted) and the plugin's ``private`` directory the
+    process is confined (:mod:`weaviate_ext.grpc.confine`): Landlock, a network
+    namespace, no capabilities; ``python`` says ``argv`` runs the host's Python.
     """
     if not sys.executable:
         raise SpawnError("cannot start the plugin's keeper: this Python's executable is unknown")
-    command = keeper_argv(sys.executable, os.getpid(), memory, cpus, argv)
+    confinement: list[str] = []
+    if permissions is not None and private is not None:
+        confinement = confine.plan(argv, python, cwd, private, env, permissions).keeper_args()
+    command = keeper_argv(sys.executable, os.getpid(), memory, cpus, argv, confinement)
 
     def start() -> subprocess.Popen[bytes]:
         # No preexec_fn: CPython then starts the child without fork() (see above).

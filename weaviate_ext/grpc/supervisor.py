@@ -45,6 +45,7 @@ import weakref
 from pathlib import Path
 from typing import IO
 
+from weaviate_ext.grpc import cpus
 from weaviate_ext.grpc.connection import (
     StartError,
     Stubs,
@@ -64,13 +65,97 @@ from weaviate_ext.grpc.settings import Settings
 from weaviate_ext.grpc.spawn import (
     SpawnError,
     child_environment,
-    cpu_set,
     kill_group,
     resolve_command,
     spawn,
 )
 from weaviate_ext.live import scrub
 from weaviate_ext.manifest import Manifest
+
+MiB = 1024 * 1024
+
+OUT_OF_MEMORY = re.compile(
+    r"MemoryError|Cannot allocate memory|std::bad_alloc|out ?of ?memory"
+    r"|memory allocation of \d+ bytes failed|\bENOMEM\b",
+    re.IGNORECASE,
+)
+"""A stderr line saying the process ran out of memory: Python's ``MemoryError``,
+``strerror(ENOMEM)``, C++'s ``std::bad_alloc``, Go's, Node's and Java's "out of memory",
+Rust's "memory allocation of N bytes failed".
+
+``resources.memory`` is an ``RLIMIT_AS``: a process reaching it is refused memory (it
+never gets a signal for it), so what it dies of is its own reaction, usually one of
+those lines and an exit code or SIGABRT. A death is blamed on memory when such a line
+came within :data:`OOM_EVIDENCE_WINDOW` seconds of it, or when the process was killed
+by SIGKILL with its peak resident memory (``ru_maxrss``, from ``wait4`` of its keeper)
+at :data:`OOM_KILL_SHARE` of the limit or more: the kernel's out-of-memory killer."""
+
+OOM_EVIDENCE_WINDOW = 10.0
+"""Seconds before a death in which an :data:`OUT_OF_MEMORY` line counts as its cause."""
+
+OOM_KILL_SHARE = 0.9
+"""The share of ``resources.memory`` a SIGKILLed process must have peaked at to be
+reported as most likely killed by the kernel's out-of-memory killer."""
+
+STDERR_WAIT = 1.0
+"""Seconds a report of a death waits for the rest of the process's stderr."""
+
+
+def signal_name(number: int) -> str:
+    """``SIGSEGV`` for 11; ``signal 99`` for a number without a name."""
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def memory_clause(generation: Generation, code: int, limit: int | None) -> str:
+    """What a death report says about memory (``""``: nothing), see :data:`OUT_OF_MEMORY`."""
+    limit_text = f"memory limit {limit // MiB} MiB, resources.memory" if limit else ""
+    seen = generation.out_of_memory
+    if seen is not None and time.monotonic() - seen[0] <= OOM_EVIDENCE_WINDOW:
+        quoted = seen[1] if len(seen[1]) <= 120 else seen[1][:117] + "..."
+        return f'after running out of memory (stderr: "{quoted}"' + (
+            f"; {limit_text})" if limit else ")"
+        )
+    if code != -signal.SIGKILL or generation.peak_rss is None:
+        return ""
+    peak = generation.peak_rss
+    if limit and peak >= OOM_KILL_SHARE * limit:
+        return (
+            f"(its memory use peaked at {peak // MiB} MiB, near its {limit_text}: most "
+            "likely the kernel's out-of-memory killer)"
+        )
+    return f"(its memory use peaked at {peak // MiB} MiB)"
+
+
+def _reap(generation: Generation) -> None:
+    """Wait for ``generation``'s keeper to exit and reap it, noting the plugin's peak
+    resident memory when it can (``wait4``: the keeper's usage includes the plugin's,
+    which it reaped before it exited).
+
+    ``wait4`` reaps the keeper behind :class:`subprocess.Popen`'s back, so it is done
+    holding Popen's own wait lock and sets ``returncode`` before letting go: another
+    thread's ``poll()``/``wait()`` then finds the status rather than an unknown child.
+    Without that lock (another Python) this falls back to ``Popen.wait``.
+    """
+    process = generation.process
+    lock = getattr(process, "_waitpid_lock", None)
+    if lock is not None and hasattr(os, "wait4") and hasattr(os, "waitid"):
+        with contextlib.suppress(ChildProcessError, InterruptedError):
+            if process.returncode is None:  # not reaped by another thread already
+                # Blocks until the keeper has exited, leaving it to be reaped below.
+                os.waitid(os.P_PID, process.pid, os.WEXITED | os.WNOWAIT)
+        with lock:
+            if process.returncode is None:
+                try:
+                    pid, status, usage = os.wait4(process.pid, os.WNOHANG)
+                except ChildProcessError:
+                    pid = 0
+                if pid == process.pid:
+                    process.returncode = os.waitstatus_to_exitcode(status)
+                    generation.peak_rss = usage.ru_maxrss * 1024
+    process.wait()
 
 
 class State(enum.Enum):
@@ -101,6 +186,12 @@ class Generation:
         self.started = time.monotonic()
         self.stubs: Stubs | None = None
         self.stderr_tail: collections.deque[str] = collections.deque(maxlen=20)
+        self.stderr_closed = threading.Event()
+        """Set once stderr reached its end (every line the process wrote was read)."""
+        self.out_of_memory: tuple[float, str] | None = None
+        """When (monotonic) and what the last stderr line saying it ran out of memory said."""
+        self.peak_rss: int | None = None
+        """The process's peak resident memory in bytes, once it has exited (if known)."""
         self.handshake: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self.exited = threading.Event()
         self.expected_exit = False
@@ -219,7 +310,8 @@ class PluginProcess:
         self.socket_path = self.directory / "plugin.sock"
         resources = manifest.spec.resources
         self._memory = resources.memory
-        self._cpus = cpu_set(resources.cpu)
+        self._cpus = cpus.allocate(resources.cpu)
+        self._cpus_held = self._cpus is not None
         _live.add(self)
 
     # -- starting ---------------------------------------------------------------------
@@ -232,6 +324,7 @@ class PluginProcess:
             self._remove_directory()
             with self._cond:
                 self.state = State.CLOSED
+            self._release_cpus()
             raise
         with self._cond:
             self.current = generation
@@ -262,7 +355,16 @@ class PluginProcess:
         for variable in dropped:
             self.log.warning("not passing %s: its value contains a secret", variable)
         try:
-            process = spawn(argv, self.manifest.directory, env, self._memory, self._cpus)
+            process = spawn(
+                argv,
+                self.manifest.directory,
+                env,
+                self._memory,
+                self._cpus,
+                permissions=spec.permissions,
+                private=self.directory,
+                python=python,
+            )
         except SpawnError as exc:
             raise StartError(str(exc)) from None
         self._numbers += 1
@@ -302,7 +404,7 @@ class PluginProcess:
                 f"(expected '{HANDSHAKE_PREFIX}|1|unix|<socket>' on stdout)"
             ) from None
         if line is None:
-            generation.process.wait()
+            _reap(generation)
             raise StartError(f"{self.describe_exit(generation)} before its handshake")
         try:
             return parse_handshake(line)
@@ -326,13 +428,22 @@ class PluginProcess:
                     continue
                 if not stdout:
                     generation.stderr_tail.append(line)
+                    if OUT_OF_MEMORY.search(line):
+                        generation.out_of_memory = (time.monotonic(), line.strip())
                 self.log.info("%s", line)
             if waiting:
                 generation.handshake.put(None)
             stream.close()
 
+        def pump_and_signal_the_end() -> None:
+            try:
+                pump()
+            finally:
+                if not stdout:
+                    generation.stderr_closed.set()
+
         name = f"wvx-{'out' if stdout else 'err'}-{self.name}"
-        threading.Thread(target=pump, name=name, daemon=True).start()
+        threading.Thread(target=pump_and_signal_the_end, name=name, daemon=True).start()
 
     def _with_tail(self, message: str, generation: Generation) -> str:
         time.sleep(0.05)  # let the stderr reader catch the last lines
@@ -342,7 +453,7 @@ class PluginProcess:
     # -- crashes and restarts ---------------------------------------------------------
 
     def _watch(self, generation: Generation) -> None:
-        generation.process.wait()
+        _reap(generation)
         generation.exited.set()
         with self._cond:
             if generation.expected_exit or self.state is State.CLOSED:
@@ -351,9 +462,15 @@ class PluginProcess:
                 return
             ran = time.monotonic() - generation.started
             self.failures = 1 if ran >= self.settings.stable_after else self.failures + 1
-            self.reason = self.describe_exit(generation)
+            # restarting at once, so no new call picks the dead process while the
+            # report below waits for the end of its stderr
+            self.reason = f"the plugin process (pid {generation.pid}) exited"
             self.state = State.RESTARTING
             self._cond.notify_all()
+        reason = self.describe_exit(generation)  # may wait a little for stderr's end
+        with self._cond:
+            if self.current is generation and self.state is State.RESTARTING:
+                self.reason = reason
         self.log.warning("%s; restarting", self._with_tail(self.reason, generation))
         generation.close_channel()
         threading.Thread(target=self._restart, name=f"wvx-restart-{self.name}", daemon=True).start()
@@ -405,12 +522,14 @@ class PluginProcess:
         :raises NotServing: failed, closed, or not back within ``timeout``.
         """
         generation = self.current
-        if self.state is State.RUNNING and generation is not None:
+        if (
+            self.state is State.RUNNING
+            and generation is not None
+            and generation.process.returncode is None
+        ):
             return generation
         with self._cond:
-            self._cond.wait_for(
-                lambda: self.state not in (State.RESTARTING, State.STARTING), timeout=timeout
-            )
+            self._cond.wait_for(self._settled, timeout=timeout)
             if self.state is State.RUNNING and self.current is not None:
                 return self.current
             if self.state is State.FAILED:
@@ -418,6 +537,19 @@ class PluginProcess:
             if self.state is State.CLOSED:
                 raise NotServing("it was stopped")
             raise NotServing(f"it is restarting after a crash ({self.reason})")
+
+    def _settled(self) -> bool:
+        """Whether a call can be placed (or refused) now: not starting or restarting, and
+        not running a process already known dead (a caller that saw its call fail may
+        reap it before the watcher marks the restart)."""
+        if self.state in (State.RESTARTING, State.STARTING):
+            return False
+        current = self.current
+        return not (
+            self.state is State.RUNNING
+            and current is not None
+            and current.process.returncode is not None
+        )
 
     def runtime_status(self) -> tuple[str, str | None]:
         """``("serving", None)``, ``("restarting", why)`` or ``("failed", why)``; never blocks.
@@ -449,24 +581,27 @@ class PluginProcess:
         return True
 
     def describe_exit(self, generation: Generation) -> str:
-        """``the plugin process exited with code 3`` / ``was killed by SIGKILL`` (+ memory)."""
+        """Why ``generation``'s process ended, e.g. ``the plugin process (pid 7) was killed
+        by SIGSEGV`` or ``... exited with code 1 after running out of memory (stderr:
+        "MemoryError"; memory limit 512 MiB, resources.memory)``.
+
+        The signal named is the one that ended the plugin process (the keeper dies by the
+        same one). Memory is blamed only with evidence, as :data:`OUT_OF_MEMORY` explains;
+        a SIGKILL without that evidence says how much memory the process peaked at.
+        """
         code = generation.process.returncode
         if code is None:
             what = "is still running"
         elif code < 0:
-            try:
-                what = f"was killed by {signal.Signals(-code).name}"
-            except ValueError:
-                what = f"was killed by signal {-code}"
+            what = f"was killed by {signal_name(-code)}"
         else:
             what = f"exited with code {code}"
         message = f"the plugin process (pid {generation.pid}) {what}"
-        memory_trouble = (code is not None and code < 0) or any(
-            "memory" in line.lower() for line in generation.stderr_tail
-        )
-        if self._memory and memory_trouble:
-            message += f" (memory limit {self._memory // (1024 * 1024)} MiB, resources.memory)"
-        return message
+        if code is None:
+            return message
+        generation.stderr_closed.wait(STDERR_WAIT)  # its last words, if it said any
+        clause = memory_clause(generation, code, self._memory)
+        return f"{message} {clause}" if clause else message
 
     # -- stopping ---------------------------------------------------------------------
 
@@ -503,10 +638,18 @@ class PluginProcess:
         if generation is not None:
             self._stop(generation, self.settings.stop_grace if grace is None else grace)
         self._remove_directory()
+        self._release_cpus()
         _live.discard(self)
 
     def _remove_directory(self) -> None:
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _release_cpus(self) -> None:
+        """Give this plugin's CPUs back to the allocator (once; the process is gone)."""
+        with self._cond:
+            held, self._cpus_held = self._cpus_held, False
+        if held:
+            cpus.release(self._cpus)
 
     @property
     def pid(self) -> int | None:
