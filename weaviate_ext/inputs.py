@@ -18,7 +18,36 @@ from typing import Any
 
 from weaviate_ext.errors import InvalidInput
 
-__all__ = ["check_data", "check_key", "key_bytes"]
+__all__ = ["check_data", "check_key", "check_text", "key_bytes", "lone_surrogate"]
+
+
+def lone_surrogate(text: str) -> int | None:
+    """The position of the first lone surrogate in ``text`` (a code point in
+    U+D800..U+DFFF, which a JSON ``"\\ud800"`` escape or ``os.fsdecode`` can produce and
+    UTF-8 cannot encode), or ``None`` when ``text`` can be encoded as UTF-8."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return exc.start
+    return None
+
+
+def check_text(value: Any, what: str) -> str:
+    """``value`` when it is a ``str`` that UTF-8 can encode; else
+    :class:`~weaviate_ext.InvalidInput` naming ``what`` (and the position of a lone
+    surrogate), so that every runtime refuses the text the same way before a plugin
+    sees it (a wasm, native or gRPC plugin receives UTF-8 bytes)."""
+    if not isinstance(value, str):
+        raise InvalidInput(f"{what} must be str, got {type(value).__name__}")
+    position = lone_surrogate(value)
+    if position is not None:
+        raise InvalidInput(
+            f"{what} is not valid Unicode text: a lone surrogate "
+            f"(U+{ord(value[position]):04X}) at position {position} cannot be encoded as UTF-8"
+        )
+    return value
 
 
 def check_key(key: Any) -> str:

@@ -1,13 +1,19 @@
 """One loaded version of a plugin: its object, hook functions, counters and lifetime.
 
 A :class:`LivePlugin` is what a handle calls. It counts calls in flight so that, when a
-reload or unload retires it, it closes only after the last of them has finished.
+reload or unload retires it, it closes only after the last of them has finished. The
+same count is the plugin's bulkhead: at most :attr:`LivePlugin.max_concurrency` calls
+are in it at once, so a hung plugin holds only its own slots (docs/serve.md, Bulkheads).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import math
+import threading
 import time
+from collections import deque
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,7 +26,7 @@ from weaviate_ext.errors import (
     WeaviateExtError,
 )
 from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, TYPE_HOOKS
-from weaviate_ext.manifest import Manifest, PluginConfig
+from weaviate_ext.manifest import Manifest, PluginConfig, Spec
 
 log = logging.getLogger("weaviate_ext")
 
@@ -28,6 +34,26 @@ REDACTED = "**********"
 
 HookCall = Callable[..., Any]
 """A plugin's hook function adapted to take the spec's arguments positionally."""
+
+DEFAULT_MAX_CONCURRENCY = 8
+"""A plugin's bulkhead when its manifest sets neither ``spec.maxConcurrency`` nor
+``resources.cpu``: the largest instance pool the wasm runtime runs (its ``MAX_POOL``)."""
+
+SLOTS_PER_CPU = 2
+"""Bulkhead slots per core of ``resources.cpu`` (rounded up): a call per core running and
+one queued in the plugin, so the cores never wait on the host's side of a call."""
+
+
+def max_concurrency(spec: Spec) -> int:
+    """The size of a plugin's bulkhead: ``spec.maxConcurrency``, else
+    :data:`SLOTS_PER_CPU` per core of ``resources.cpu`` (rounded up), else
+    :data:`DEFAULT_MAX_CONCURRENCY`."""
+    if spec.max_concurrency is not None:
+        return max(1, spec.max_concurrency)
+    cpu = spec.resources.cpu
+    if cpu is None:
+        return DEFAULT_MAX_CONCURRENCY
+    return SLOTS_PER_CPU * max(1, math.ceil(cpu))
 
 
 def _adapt(impl: pluggy.HookImpl, spec_args: tuple[str, ...]) -> HookCall:
@@ -55,6 +81,18 @@ def scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
+class _Waiter:
+    """A call waiting for a slot of a :class:`LivePlugin`'s bulkhead: ``wake`` is
+    released when it is handed a slot (``granted``) or the plugin is retired."""
+
+    __slots__ = ("granted", "wake")
+
+    def __init__(self) -> None:
+        self.granted = False
+        self.wake = threading.Lock()
+        self.wake.acquire()
+
+
 class LivePlugin:
     """A plugin object registered in the hook registry, with what calling it needs."""
 
@@ -78,6 +116,10 @@ class LivePlugin:
         self.timeout = manifest.spec.timeout if manifest.spec.timeout else default_timeout
         self.counter = CallCounter()
         self._lock = self.counter._lock
+        self.max_concurrency = max_concurrency(manifest.spec)
+        """The size of the bulkhead: calls that may be in the plugin at once."""
+        self._queue: deque[_Waiter] = deque()
+        """Calls waiting for a slot, first come first served (see :meth:`wait_enter`)."""
         self._retired = False
         self._closed = False
         self._secrets = tuple(s for s in config.secret_values if s)
@@ -111,20 +153,56 @@ class LivePlugin:
 
     # -- lifetime ---------------------------------------------------------------------
 
-    def enter(self) -> bool:
-        """Count a call in; ``False`` if the plugin is already closed."""
+    def enter(self) -> bool | None:
+        """Count a call in, taking a slot of the bulkhead: ``True``; ``False`` if the
+        plugin is already closed; ``None`` if every slot is taken (see :meth:`wait_enter`)."""
         with self._lock:
             if self._closed:
                 return False
-            self.counter.in_flight += 1
+            counter = self.counter
+            # (a call waiting means every slot is taken: a freed one is handed to it)
+            if counter.in_flight >= self.max_concurrency:
+                return None
+            counter.in_flight += 1
             return True
 
+    def wait_enter(self, timeout: float) -> bool | None:
+        """:meth:`enter`, waiting up to ``timeout`` seconds (``-1``: for ever) for a slot.
+
+        Waiting calls get slots in the order they came: a call that ends hands its slot
+        to the first of them, and a new call does not overtake them. ``False`` as soon
+        as the plugin is retired or closed (the caller takes the version that replaced
+        it); ``None`` if no slot came free in time.
+        """
+        counter = self.counter
+        waiter = _Waiter()
+        with self._lock:
+            if self._closed or self._retired:
+                return False
+            if counter.in_flight < self.max_concurrency and not self._queue:
+                counter.in_flight += 1
+                return True
+            self._queue.append(waiter)
+        waiter.wake.acquire(True, timeout)
+        with self._lock:
+            if waiter.granted:  # handed a slot (perhaps as the wait timed out): take it
+                return True
+            with contextlib.suppress(ValueError):
+                self._queue.remove(waiter)
+            return False if self._closed or self._retired else None
+
     def exit(self, started: float, failed: bool) -> None:
-        """Count a call out with its latency; close if it was the last of a retired one."""
+        """Count a call out with its latency, freeing its slot; close if it was the last
+        of a retired one."""
         elapsed = time.perf_counter() - started
         counter = self.counter
         with self._lock:
-            counter.in_flight -= 1
+            if self._queue:  # the slot goes to the first waiting call
+                waiter = self._queue.popleft()
+                waiter.granted = True
+                waiter.wake.release()
+            else:
+                counter.in_flight -= 1
             counter.calls += 1
             counter.total_s += elapsed
             if elapsed > counter.max_s:
@@ -141,6 +219,8 @@ class LivePlugin:
         """Stop taking new calls; close now if idle, else after the last call in flight."""
         with self._lock:
             self._retired = True
+            while self._queue:  # calls waiting for a slot go to the version replacing it
+                self._queue.popleft().wake.release()
             close_now = not self._closed and self.counter.in_flight == 0
             if close_now:
                 self._closed = True

@@ -52,7 +52,10 @@ def bearer(token: str) -> dict[str, str]:
 def test_liveness_readiness_and_docs_stay_open(http: httpx.Client) -> None:
     assert http.get("/.well-known/live").status_code == 204
     assert http.get("/.well-known/ready").status_code == 204
-    assert http.get("/inference/hash-embedder/.well-known/ready").status_code == 204
+    # per-plugin readiness names a plugin: it needs a token (see test_serve_input_hygiene)
+    assert http.get("/inference/hash-embedder/.well-known/ready").status_code == 401
+    ready = http.get("/inference/hash-embedder/.well-known/ready", headers=bearer(TOKENS[0]))
+    assert ready.status_code == 204
     assert http.get("/openapi.json").status_code == 200
     assert http.get("/docs").status_code == 200
 

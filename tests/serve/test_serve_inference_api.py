@@ -45,8 +45,8 @@ def test_per_plugin_readiness(client: httpx.Client) -> None:
     assert client.get("/inference/custom-embedder/.well-known/ready").status_code == 204
     assert client.get("/inference/grpc-embedder/.well-known/live").status_code == 204
     missing = client.get("/inference/nope/.well-known/ready")
-    assert missing.status_code == 503
-    assert missing.json() == {"error": "plugin 'nope' is not loaded"}
+    assert missing.status_code == 404
+    assert missing.json() == {"error": "no plugin named 'nope'"}
 
 
 def test_meta_describes_the_default_vectorizer(client: httpx.Client) -> None:

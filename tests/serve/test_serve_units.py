@@ -177,8 +177,10 @@ def test_bearer_token(header: str | None, token: str | None) -> None:
 
 
 def test_open_paths() -> None:
-    for path in ("/.well-known/live", "/inference/x/.well-known/ready", "/openapi.json", "/docs"):
+    for path in ("/.well-known/live", "/.well-known/ready", "/openapi.json", "/docs"):
         assert OPEN_PATHS.match(path), path
+    # per-plugin readiness names a plugin: it needs a token, or anybody could probe names
+    assert not OPEN_PATHS.match("/inference/x/.well-known/ready")
     for path in ("/vectors", "/metrics", "/.well-known/livex", "/inference/x/vectors", "/docs/x"):
         assert not OPEN_PATHS.match(path), path
 

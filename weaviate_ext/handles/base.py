@@ -9,9 +9,10 @@ from typing import Any, ClassVar, NoReturn, TypeVar
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import (
     InvalidInput,
+    PluginBusy,
     PluginNotLoaded,
 )
-from weaviate_ext.inputs import check_key
+from weaviate_ext.inputs import check_key, check_text
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.stats import PluginStats
@@ -19,6 +20,23 @@ from weaviate_ext.stats import PluginStats
 T = TypeVar("T")
 
 FailureListener = Callable[[str, str, BaseException], None]
+
+BUSY_RETRY_MIN = 1.0
+BUSY_RETRY_MAX = 30.0
+"""Bounds of :attr:`PluginBusy.retry_after` (seconds), which is the plugin's mean call time."""
+
+
+def busy_error(plugin: str, hook: str, slots: int, waited: float, mean_s: float) -> PluginBusy:
+    """The :class:`PluginBusy` of a call that waited ``waited`` seconds for one of the
+    ``slots`` of its plugin's bulkhead. ``retry_after`` is about one call's time (a hung
+    plugin's calls last their deadline), between :data:`BUSY_RETRY_MIN` and
+    :data:`BUSY_RETRY_MAX`."""
+    return PluginBusy(
+        plugin,
+        hook,
+        f"busy: all {slots} slots (spec.maxConcurrency) stayed taken for {waited:.1f}s",
+        retry_after=min(BUSY_RETRY_MAX, max(BUSY_RETRY_MIN, mean_s)),
+    )
 
 
 class Slot:
@@ -33,9 +51,9 @@ class Slot:
 
 
 def require_str(value: Any, what: str) -> None:
-    """Refuse a non-``str`` argument with :class:`InvalidInput` naming it."""
-    if not isinstance(value, str):
-        raise InvalidInput(f"{what} must be str, got {type(value).__name__}")
+    """Refuse a non-``str`` argument, or text UTF-8 cannot encode (a lone surrogate),
+    with :class:`InvalidInput` naming it."""
+    check_text(value, what)
 
 
 def require_texts(texts: Any, what: str = "texts") -> list[str]:
@@ -49,8 +67,7 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
             f"{what} must be a sequence of str, got {type(texts).__name__}"
         ) from None
     for i, text in enumerate(items):
-        if not isinstance(text, str):
-            raise InvalidInput(f"{what}[{i}] must be str, got {type(text).__name__}")
+        check_text(text, f"{what}[{i}]")
     return items
 
 
@@ -95,13 +112,47 @@ class PluginHandle:
             raise PluginNotLoaded(self._slot.name)
         return live
 
-    def _acquire(self) -> LivePlugin:
+    def _acquire(self, hook: str, timeout: float | None) -> tuple[LivePlugin, float | None]:
+        """The current version with a slot of its bulkhead taken for one call of ``hook``,
+        and what is left of the call's ``timeout`` (``None``: the plugin's own deadline).
+
+        The handles inline the fast path (``live.enter()`` on ``self._slot.live``) and
+        call :meth:`_wait` when it fails.
+        """
+        live = self._slot.live
+        if live is not None and live.enter():
+            return live, timeout
+        return self._wait(hook, timeout)
+
+    def _wait(self, hook: str, timeout: float | None) -> tuple[LivePlugin, float | None]:
+        """The slow path of :meth:`_acquire`: follow a reload, or wait for a free slot
+        until the call's deadline and raise :class:`PluginBusy` when none came free.
+
+        The wait counts against the call: the timeout returned is what is left of it.
+        """
+        started = time.monotonic()
+        deadline: Deadline | None = None
         while True:
             live = self._slot.live
             if live is None:
                 raise PluginNotLoaded(self._slot.name)
-            if live.enter():
-                return live
+            entered = live.enter()
+            if entered is None:  # every slot is taken: wait within the call's deadline
+                if deadline is None:
+                    deadline = Deadline(live.timeout if timeout is None else timeout)
+                entered = live.wait_enter(deadline.lock_timeout())
+                if entered is None:
+                    self._busy(live, hook, time.monotonic() - started)
+            if entered:
+                if deadline is None or deadline.timeout is None:
+                    return live, timeout
+                return live, deadline.remaining()
+
+    def _busy(self, live: LivePlugin, hook: str, waited: float) -> NoReturn:
+        stats = live.counter.snapshot()
+        error = busy_error(live.name, hook, live.max_concurrency, waited, stats.mean_ms / 1e3)
+        self._slot.on_failure(live.name, hook, error)
+        raise error
 
     def _fail(self, live: LivePlugin, hook: str, exc: BaseException) -> NoReturn:
         error = live.call_error(hook, exc)
@@ -119,7 +170,9 @@ class PluginHandle:
         body: Callable[[LivePlugin, Deadline], T],
     ) -> T:
         """Run ``body`` against the current version, counting and translating errors."""
-        live = self._acquire()
+        live = self._slot.live
+        if live is None or not live.enter():
+            live, timeout = self._wait(hook, timeout)
         started = time.perf_counter()
         failed = True
         try:

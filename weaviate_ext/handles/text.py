@@ -150,7 +150,7 @@ class GeneratorHandle(PluginHandle):
         require_str(prompt, "prompt")
         if callback is not None and not callable(callback):
             raise InvalidInput(f"callback must be callable, got {type(callback).__name__}")
-        live = self._acquire()
+        live, timeout = self._acquire("generate_stream", timeout)
         stream = self._stream(live, prompt, callback, timeout, options)
         # run it to its first (empty) yield, inside the try that releases the call: now
         # closing the stream, or dropping it, before reading a chunk still counts the

@@ -30,9 +30,11 @@ class VectorizerHandle(PluginHandle):
 
     def vectorize_text(self, text: str, *, timeout: float | None = None) -> Vector:
         """One text to one vector of shape ``(dims,)``."""
-        if type(text) is not str:
+        if type(text) is not str or not text.isascii():  # (the fast path: ASCII str)
             require_str(text, "text")
-        live = self._acquire()
+        live = self._slot.live
+        if live is None or not live.enter():
+            live, timeout = self._wait("vectorize_text", timeout)
         started = time.perf_counter()
         failed = True
         try:

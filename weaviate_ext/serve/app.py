@@ -15,6 +15,7 @@ from contextlib import asynccontextmanager
 import anyio
 from fastapi import FastAPI
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weaviate_ext._version import __version__
 from weaviate_ext.manager import PluginManager
@@ -40,6 +41,30 @@ behind the HTTP APIs that vector databases already call:
 
 Errors are JSON: `{"error": "..."}` (OpenAI's shape on the OpenAI endpoints).
 """
+
+
+class HeadAsGetMiddleware:
+    """``HEAD`` wherever ``GET`` works (``/meta``, the ``.well-known`` endpoints, ...):
+    the request is routed as a ``GET`` and the answer's body is dropped, its status and
+    headers (``Content-Length`` too) kept. A path without ``GET`` answers 405 as before."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Route a ``HEAD`` request as a ``GET`` and send no body back."""
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_without_body(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if message.get("more_body", False):
+                    return
+                message = {"type": "http.response.body", "body": b"", "more_body": False}
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, send_without_body)
 
 
 def create_app(
@@ -100,6 +125,7 @@ def create_app(
     app.router.routes.append(
         Route("/metrics", state.metrics.asgi_app(), methods=["GET"], include_in_schema=False)
     )
+    app.add_middleware(HeadAsGetMiddleware)
     app.add_middleware(ContentLengthLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(BearerAuthMiddleware, state=state)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)

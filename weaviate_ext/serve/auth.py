@@ -6,8 +6,10 @@ auth plugins may recognise the token instead (``manager.authenticate`` with the
 credentials ``{"authorization": "Bearer <t>", "token": <t>, "api_key": <t>}``). Anything
 else is a 401 ``{"error": "Unauthorized"}``, checked before the body is read.
 
-Liveness and readiness (also per plugin), and the API description (``/openapi.json``,
-``/docs``, ``/redoc``, which show no data) stay open.
+Liveness and readiness of the server, and the API description (``/openapi.json``,
+``/docs``, ``/redoc``, which show no data) stay open; the per-plugin ones
+(``/inference/{name}/.well-known/...``) need a token, so that only a caller with one
+learns whether a plugin name exists (an unknown one is a 404 after the token check).
 """
 
 from __future__ import annotations
@@ -28,9 +30,10 @@ from weaviate_ext.serve.state import ServeState
 log = logging.getLogger("weaviate_ext.serve")
 
 OPEN_PATHS = re.compile(
-    r"^(/inference/[^/]+)?/\.well-known/(live|ready)$|^/(openapi\.json|docs|docs/oauth2-redirect|redoc)$"
+    r"^/\.well-known/(live|ready)$|^/(openapi\.json|docs|docs/oauth2-redirect|redoc)$"
 )
-"""Paths answered without a token."""
+"""Paths answered without a token. (Not the per-plugin ``/inference/{name}/.well-known/``
+ones: they would tell anybody which plugin names exist.)"""
 
 bearer_scheme = HTTPBearer(
     auto_error=False,

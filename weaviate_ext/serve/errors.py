@@ -11,6 +11,7 @@ unexpected exception is logged on the server and answered with a one-line 500.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -25,6 +26,7 @@ from weaviate_ext.errors import (
     AuthenticationError,
     DeadlineExceeded,
     InvalidInput,
+    PluginBusy,
     PluginCallError,
     PluginNotFound,
     PluginNotLoaded,
@@ -33,6 +35,7 @@ from weaviate_ext.errors import (
     ResourceLimitExceeded,
     WeaviateExtError,
 )
+from weaviate_ext.serve.models import BODY_ERRORS
 
 log = logging.getLogger("weaviate_ext.serve")
 
@@ -101,6 +104,10 @@ def from_framework(exc: WeaviateExtError) -> ApiError:
         return ApiError(503, message, plugin=plugin)
     if isinstance(exc, DeadlineExceeded):
         return ApiError(504, message, plugin=plugin)
+    if isinstance(exc, PluginBusy):
+        # every slot of its bulkhead stayed taken: the plugin is overloaded or hung
+        retry = str(max(1, math.ceil(exc.retry_after)))
+        return ApiError(503, message, plugin=plugin, headers={"Retry-After": retry})
     if isinstance(exc, ResourceLimitExceeded | PluginUnavailable):
         # the plugin is overloaded or no replica is serving: worth retrying later
         return ApiError(503, message, plugin=plugin)
@@ -147,6 +154,9 @@ def describe_validation(errors: Sequence[Any]) -> tuple[int, str]:
             detail = (error.get("ctx") or {}).get("error", "")
             where = error.get("loc", ("body", 0))[-1]
             return 400, f"malformed JSON: {detail} (at character {where})".replace(" : ", ": ")
+    for error in errors:
+        if error.get("type") in BODY_ERRORS:  # names its place in the body itself
+            return 422, f"invalid request: {error.get('msg', 'invalid')}"
     for error in errors:
         if tuple(error.get("loc", ())) == ("body",) and error.get("type") in (
             "model_attributes_type",

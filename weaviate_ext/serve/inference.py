@@ -28,6 +28,7 @@ from weaviate_ext.serve import ops
 from weaviate_ext.serve.auth import bearer_scheme
 from weaviate_ext.serve.deps import State, json_response
 from weaviate_ext.serve.errors import ApiError
+from weaviate_ext.serve.models import RequestModel, error_responses
 from weaviate_ext.serve.state import ServeState
 
 router = APIRouter(tags=["inference container (text2vec-transformers)"])
@@ -39,21 +40,7 @@ protected = APIRouter(
 )
 
 
-class ErrorBody(BaseModel):
-    """An error answer (the OpenAI-compatible endpoints nest it: ``{"error": {"message"}}``)."""
-
-    error: str = Field(description="What went wrong, in one line.")
-    plugin: str | None = Field(None, description="The plugin to blame, when there is one.")
-
-
-ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: {"model": ErrorBody, "description": "Missing or wrong bearer token (`Unauthorized`)"},
-    413: {"model": ErrorBody, "description": "A text longer than the limit, or too many texts"},
-    422: {"model": ErrorBody, "description": "A request that does not fit (malformed JSON: 400)"},
-    502: {"model": ErrorBody, "description": "The plugin failed"},
-    503: {"model": ErrorBody, "description": "Not ready: the plugins are still loading"},
-    504: {"model": ErrorBody, "description": "The plugin did not answer in time"},
-}
+ERROR_RESPONSES = error_responses()
 """Error answers documented for every endpoint that calls a plugin."""
 
 
@@ -80,7 +67,7 @@ class VectorConfig(BaseModel):
     )
 
 
-class VectorRequest(BaseModel):
+class VectorRequest(RequestModel):
     """A ``/vectors`` request: ``text`` (or ``texts``, the batch form)."""
 
     model_config = ConfigDict(
@@ -100,6 +87,14 @@ class VectorResponse(BaseModel):
     vector: list[float]
     dim: int
     dims: int = Field(description="The same as dim (the field name Weaviate's client reads).")
+
+
+class VectorsResponse(BaseModel):
+    """The answer to a batch (``texts``) ``/vectors`` request: one row per text."""
+
+    vectors: list[list[float]]
+    dim: int
+    dims: int = Field(description="The same as dim.")
 
 
 class MetaResponse(BaseModel):
@@ -140,12 +135,16 @@ def plugin_meta(manager: PluginManager, name: str) -> dict[str, Any]:
 
 
 def _ready_response(state: ServeState, name: str | None = None) -> Response:
+    """204 when ready (and plugin ``name`` serves); 503 while loading, or for a plugin
+    that failed to load; 404 for a name the server does not know. (The per-plugin
+    endpoints need a token when authentication is on, so only a caller with one learns
+    which names exist.)"""
     manager = state.require_manager()
-    if name is not None and name not in manager.names():
-        raise ApiError(503, f"plugin {name!r} is not loaded")
     if name is not None:
         row = next((r for r in manager.plugins() if r.name == name), None)
-        if row is not None and row.status != "loaded":
+        if row is None:
+            raise ApiError(404, f"no plugin named {name!r}")
+        if row.status != "loaded" or name not in manager.names():
             raise ApiError(503, f"plugin {name!r} is {row.status}: {row.reason}", plugin=name)
     return Response(status_code=204)
 
@@ -194,33 +193,57 @@ async def live() -> Response:
     "/.well-known/ready",
     status_code=204,
     summary="Readiness",
-    responses={503: {"description": "Still loading, or loading failed (the reason)"}},
+    responses=error_responses(503),
 )
 async def ready(state: State) -> Response:
     """204 once the plugins are loaded; 503 with the reason before."""
     return _ready_response(state)
 
 
-@router.get("/inference/{name}/.well-known/live", status_code=204, summary="Liveness")
-async def live_of(name: str) -> Response:
-    """204 while the server process answers."""
+@protected.get(
+    "/inference/{name}/.well-known/live",
+    status_code=204,
+    responses=error_responses(401, 404),
+    summary="Liveness",
+)
+async def live_of(name: str, state: State) -> Response:
+    """204 while the server process answers; 404 once the plugins are loaded if none is
+    named ``name``."""
+    manager = state.manager if state.ready else None
+    if manager is not None and name not in {row.name for row in manager.plugins()}:
+        raise ApiError(404, f"no plugin named {name!r}")
     return Response(status_code=204)
 
 
-@router.get("/inference/{name}/.well-known/ready", status_code=204, summary="Plugin readiness")
+@protected.get(
+    "/inference/{name}/.well-known/ready",
+    status_code=204,
+    responses=error_responses(401, 404, 503),
+    summary="Plugin readiness",
+)
 async def ready_of(name: str, state: State) -> Response:
     """204 once plugin ``name`` is loaded and its runtime serves."""
     return _ready_response(state, name)
 
 
-@protected.get("/meta", response_model=MetaResponse, summary="The model")
+@protected.get(
+    "/meta",
+    response_model=MetaResponse,
+    responses=error_responses(401, 404, 409, 503),
+    summary="The model",
+)
 async def meta(state: State) -> Any:
     """The plugin behind ``/vectors`` (else behind ``/rerank``): name, version, runtime,
     dimensions and capabilities."""
     return json_response(plugin_meta(state.require_manager(), _meta_name(state)))
 
 
-@protected.get("/inference/{name}/meta", response_model=MetaResponse, summary="A plugin")
+@protected.get(
+    "/inference/{name}/meta",
+    response_model=MetaResponse,
+    responses=error_responses(401, 404, 503),
+    summary="A plugin",
+)
 async def meta_of(name: str, state: State) -> Any:
     """Plugin ``name``: name, version, runtime, dimensions and capabilities."""
     manager = state.require_manager()
@@ -230,7 +253,7 @@ async def meta_of(name: str, state: State) -> Any:
 
 @protected.post(
     "/vectors",
-    response_model=VectorResponse,
+    response_model=VectorResponse | VectorsResponse,
     responses=ERROR_RESPONSES,
     summary="Vectorize a text",
 )
@@ -247,7 +270,7 @@ async def post_vectors_slash(request: VectorRequest, state: State) -> Any:
 
 @protected.post(
     "/inference/{name}/vectors",
-    response_model=VectorResponse,
+    response_model=VectorResponse | VectorsResponse,
     responses=ERROR_RESPONSES,
     summary="Vectorize a text with a named plugin",
 )

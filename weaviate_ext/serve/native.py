@@ -31,6 +31,7 @@ from weaviate_ext.serve.auth import bearer_scheme
 from weaviate_ext.serve.deps import State, json_response
 from weaviate_ext.serve.errors import ApiError, error_body, from_framework
 from weaviate_ext.serve.inference import ERROR_RESPONSES, plugin_meta
+from weaviate_ext.serve.models import RequestModel, error_responses
 from weaviate_ext.serve.state import ServeState
 from weaviate_ext.types import Identity
 
@@ -56,14 +57,14 @@ def _json_safe(value: Any, plugin: str) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-@router.get("", summary="List plugins")
+@router.get("", responses=error_responses(401, 503), summary="List plugins")
 async def list_plugins(state: State) -> Any:
     """Every plugin known: loaded, and broken with the reason (as ``list --json``)."""
     manager = state.require_manager()
     return json_response([row_dict(row) for row in collect_rows(manager)])
 
 
-@router.get("/{name}", summary="One plugin")
+@router.get("/{name}", responses=error_responses(401, 404, 503), summary="One plugin")
 async def get_plugin(name: str, state: State) -> Any:
     """A loaded plugin: name, version, type, runtime, capabilities and call stats."""
     manager = state.require_manager()
@@ -85,7 +86,7 @@ async def get_plugin(name: str, state: State) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-class NativeVectorizeRequest(BaseModel):
+class NativeVectorizeRequest(RequestModel):
     """``texts`` (or one ``text``) to vectorize."""
 
     model_config = ConfigDict(
@@ -113,7 +114,7 @@ async def vectorize(name: str, request: NativeVectorizeRequest, state: State) ->
     return json_response({"plugin": name, "vectors": matrix.tolist(), "dim": matrix.shape[1]})
 
 
-class NativeTransformRequest(BaseModel):
+class NativeTransformRequest(RequestModel):
     """``data`` (one item) or ``items`` (several, one result each)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"data": "Hello"}]})
@@ -144,7 +145,7 @@ async def transform(name: str, request: NativeTransformRequest, state: State) ->
     return json_response({"plugin": name, "result": _json_safe(result, name)})
 
 
-class NativeRerankRequest(BaseModel):
+class NativeRerankRequest(RequestModel):
     """A query and the documents to rank."""
 
     model_config = ConfigDict(
@@ -178,7 +179,7 @@ async def rerank(name: str, request: NativeRerankRequest, state: State) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-class NativeGenerateRequest(BaseModel):
+class NativeGenerateRequest(RequestModel):
     """A prompt, generation options, and whether to stream."""
 
     model_config = ConfigDict(
@@ -238,7 +239,7 @@ def _line(value: dict[str, Any]) -> bytes:
 # ---------------------------------------------------------------------------------------
 
 
-class StoreRequest(BaseModel):
+class StoreRequest(RequestModel):
     """A key and its value: text (stored as UTF-8) or ``base64`` bytes."""
 
     model_config = ConfigDict(
@@ -250,7 +251,7 @@ class StoreRequest(BaseModel):
     base64: StrictStr | None = None
 
 
-class KeyRequest(BaseModel):
+class KeyRequest(RequestModel):
     """A key."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"key": "greeting"}]})
@@ -320,7 +321,7 @@ async def delete(name: str, request: KeyRequest, state: State) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-class AuthenticateRequest(BaseModel):
+class AuthenticateRequest(RequestModel):
     """Credentials, as the auth plugin expects them (``{"api_key": ...}``)."""
 
     model_config = ConfigDict(
@@ -340,7 +341,7 @@ class IdentityModel(BaseModel):
     claims: dict[str, Any] = Field(default_factory=dict)
 
 
-class AuthorizeRequest(BaseModel):
+class AuthorizeRequest(RequestModel):
     """Who (``credentials``, checked first, or an ``identity``) wants to do what."""
 
     model_config = ConfigDict(

@@ -35,6 +35,7 @@ from weaviate_ext.serve.auth import bearer_scheme
 from weaviate_ext.serve.deps import State, json_response
 from weaviate_ext.serve.errors import error_body, from_framework
 from weaviate_ext.serve.inference import ERROR_RESPONSES
+from weaviate_ext.serve.models import RequestModel, error_responses
 from weaviate_ext.serve.state import ServeState
 
 router = APIRouter(
@@ -45,6 +46,16 @@ router = APIRouter(
 NDJSON = "application/x-ndjson"
 
 PASSED_OPTIONS = ("temperature", "top_p", "top_k", "seed", "stop")
+
+STREAMED: dict[int | str, dict[str, Any]] = {
+    **ERROR_RESPONSES,
+    200: {
+        "description": "NDJSON lines (`done: false`, then one with `done: true`); with "
+        '`"stream": false` one object.',
+        "content": {"application/json": {}, NDJSON: {}},
+    },
+}
+"""The answers of ``/api/generate`` and ``/api/chat``."""
 
 
 def _now() -> str:
@@ -69,7 +80,7 @@ def _options(options: dict[str, Any] | None) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 
 
-class OllamaEmbedRequest(BaseModel):
+class OllamaEmbedRequest(RequestModel):
     """An Ollama ``/api/embed`` request."""
 
     model_config = ConfigDict(
@@ -80,10 +91,10 @@ class OllamaEmbedRequest(BaseModel):
     input: StrictStr | list[StrictStr]
     model: StrictStr | None = None
     dimensions: StrictInt | None = None
-    truncate: bool = True
+    truncate: StrictBool = True
 
 
-class OllamaEmbeddingsRequest(BaseModel):
+class OllamaEmbeddingsRequest(RequestModel):
     """An Ollama ``/api/embeddings`` request (the older, single-text form)."""
 
     model_config = ConfigDict(extra="ignore")
@@ -125,7 +136,7 @@ async def embeddings(request: OllamaEmbeddingsRequest, state: State) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-class OllamaGenerateRequest(BaseModel):
+class OllamaGenerateRequest(RequestModel):
     """An Ollama ``/api/generate`` request."""
 
     model_config = ConfigDict(
@@ -151,7 +162,7 @@ class OllamaMessage(BaseModel):
     content: StrictStr = ""
 
 
-class OllamaChatRequest(BaseModel):
+class OllamaChatRequest(RequestModel):
     """An Ollama ``/api/chat`` request."""
 
     model_config = ConfigDict(extra="ignore")
@@ -205,7 +216,7 @@ async def _answer(
     return StreamingResponse(lines(), media_type=NDJSON, background=BackgroundTask(chunks.aclose))
 
 
-@router.post("/generate", responses=ERROR_RESPONSES, summary="Generate a completion")
+@router.post("/generate", responses=STREAMED, summary="Generate a completion")
 async def generate(request: OllamaGenerateRequest, state: State) -> Any:
     """The answer for ``prompt``: NDJSON lines by default, one object without streaming."""
     name = state.pick("generator", request.model)
@@ -231,7 +242,7 @@ async def generate(request: OllamaGenerateRequest, state: State) -> Any:
     )
 
 
-@router.post("/chat", responses=ERROR_RESPONSES, summary="Chat")
+@router.post("/chat", responses=STREAMED, summary="Chat")
 async def chat(request: OllamaChatRequest, state: State) -> Any:
     """The answer to the conversation (its messages' texts are the prompt)."""
     name = state.pick("generator", request.model)
@@ -252,7 +263,7 @@ async def chat(request: OllamaChatRequest, state: State) -> Any:
 # ---------------------------------------------------------------------------------------
 
 
-@router.get("/tags", summary="List models")
+@router.get("/tags", responses=error_responses(401, 503), summary="List models")
 async def tags(state: State) -> Any:
     """The loaded vectorizers and generators, as Ollama models."""
     manager = state.require_manager()
@@ -278,7 +289,7 @@ async def tags(state: State) -> Any:
     return json_response({"models": models})
 
 
-@router.get("/version", summary="Server version")
+@router.get("/version", responses=error_responses(401), summary="Server version")
 async def version() -> Any:
     """This server's version."""
     return json_response({"version": __version__})

@@ -24,7 +24,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Security
 from fastapi.sse import EventSourceResponse, format_sse_event
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr
 from starlette.background import BackgroundTask
 
 from weaviate_ext.errors import WeaviateExtError
@@ -32,10 +32,13 @@ from weaviate_ext.serve import ops
 from weaviate_ext.serve.auth import bearer_scheme
 from weaviate_ext.serve.deps import State, json_response
 from weaviate_ext.serve.errors import ApiError, error_body, from_framework
-from weaviate_ext.serve.inference import ERROR_RESPONSES
+from weaviate_ext.serve.models import RequestModel, error_responses
 
 router = APIRouter(prefix="/v1", tags=["OpenAI-compatible"], dependencies=[Security(bearer_scheme)])
 """``/v1/embeddings``, ``/v1/chat/completions`` and ``/v1/models``."""
+
+OPENAI_ERRORS = error_responses(openai=True)
+"""Error answers of the endpoints that call a plugin, in OpenAI's shape."""
 
 LISTED_TYPES = ("vectorizer", "reranker", "generator")
 """Plugin types listed as models."""
@@ -46,7 +49,7 @@ LISTED_TYPES = ("vectorizer", "reranker", "generator")
 # ---------------------------------------------------------------------------------------
 
 
-class OpenAIEmbeddingsRequest(BaseModel):
+class OpenAIEmbeddingsRequest(RequestModel):
     """An OpenAI embeddings request."""
 
     model_config = ConfigDict(
@@ -71,7 +74,7 @@ def _encode(vector: Any, encoding: str) -> Any:
     return vector.tolist()
 
 
-@router.post("/embeddings", responses=ERROR_RESPONSES, summary="Create embeddings")
+@router.post("/embeddings", responses=OPENAI_ERRORS, summary="Create embeddings")
 async def embeddings(request: OpenAIEmbeddingsRequest, state: State) -> Any:
     """Vectors of the input texts, in OpenAI's ``list`` of ``embedding`` objects."""
     texts = [request.input] if isinstance(request.input, str) else request.input
@@ -124,10 +127,10 @@ class OpenAIStreamOptions(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    include_usage: bool = False
+    include_usage: StrictBool = False
 
 
-class OpenAIChatRequest(BaseModel):
+class OpenAIChatRequest(RequestModel):
     """An OpenAI chat completions request."""
 
     model_config = ConfigDict(
@@ -145,12 +148,12 @@ class OpenAIChatRequest(BaseModel):
 
     messages: list[OpenAIChatMessage] = Field(min_length=1)
     model: StrictStr | None = Field(None, description="A loaded generator; else the default.")
-    stream: bool = False
+    stream: StrictBool = False
     stream_options: OpenAIStreamOptions | None = None
     max_tokens: StrictInt | None = Field(None, ge=0)
     max_completion_tokens: StrictInt | None = Field(None, ge=0)
-    temperature: float | None = None
-    top_p: float | None = None
+    temperature: StrictFloat | None = None
+    top_p: StrictFloat | None = None
     seed: StrictInt | None = None
     stop: StrictStr | list[StrictStr] | None = None
     n: StrictInt | None = Field(None, ge=1)
@@ -188,7 +191,18 @@ def _options(request: OpenAIChatRequest) -> dict[str, Any]:
     }
 
 
-@router.post("/chat/completions", responses=ERROR_RESPONSES, summary="Chat completion")
+@router.post(
+    "/chat/completions",
+    responses={
+        **OPENAI_ERRORS,
+        200: {
+            "description": "A `chat.completion` object; with `stream: true` server-sent "
+            "events, `chat.completion.chunk` objects then `[DONE]`.",
+            "content": {"application/json": {}, "text/event-stream": {}},
+        },
+    },
+    summary="Chat completion",
+)
 async def chat_completions(request: OpenAIChatRequest, state: State) -> Any:
     """The generator's answer as a ``chat.completion`` (or a stream of chunks)."""
     if request.n not in (None, 1):
@@ -283,7 +297,7 @@ def _model(name: str, plugin_type: str) -> dict[str, Any]:
     return {"id": name, "object": "model", "created": 0, "owned_by": f"weaviate-ext:{plugin_type}"}
 
 
-@router.get("/models", summary="List models")
+@router.get("/models", responses=error_responses(401, 503, openai=True), summary="List models")
 async def models(state: State) -> Any:
     """The loaded vectorizers, rerankers and generators, as OpenAI models."""
     manager = state.require_manager()
@@ -291,7 +305,9 @@ async def models(state: State) -> Any:
     return json_response({"object": "list", "data": data})
 
 
-@router.get("/models/{model_id}", summary="One model")
+@router.get(
+    "/models/{model_id}", responses=error_responses(401, 404, 503, openai=True), summary="One model"
+)
 async def model(model_id: str, state: State) -> Any:
     """One loaded plugin as an OpenAI model (404 if it is not loaded)."""
     manager = state.require_manager()

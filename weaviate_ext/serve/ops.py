@@ -8,13 +8,14 @@ checks of what a plugin returned live here, once.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import anyio
 import anyio.to_thread
 import numpy as np
 
+from weaviate_ext.errors import PluginBusy
 from weaviate_ext.handles import GeneratorHandle
 from weaviate_ext.outputs import Vector
 from weaviate_ext.serve.cache import MISSING
@@ -180,14 +181,21 @@ class ChunkStream:
     Made by :func:`open_stream`, which already pulls the first chunk: a plugin that fails
     at once fails the request with a proper status, before any byte of a stream is sent.
     Always :meth:`aclose` it (idempotent): that ends the plugin call, which counts as in
-    flight (a reload waits for it) until then.
+    flight (a reload waits for it) and holds a slot of the plugin's bulkhead until then.
     """
 
-    def __init__(self, state: ServeState, handle: GeneratorHandle, iterator: Any) -> None:
+    def __init__(
+        self,
+        state: ServeState,
+        handle: GeneratorHandle,
+        iterator: Any,
+        release: Callable[[], None] | None = None,
+    ) -> None:
         self.state = state
         self.handle = handle
         self.plugin = handle.name
         self._iterator = iterator
+        self._release = release
         self._started = time.perf_counter()
         self._first: str | None = None
         self._closed = False
@@ -219,8 +227,12 @@ class ChunkStream:
         if self._closed:
             return
         self._closed = True
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(self._iterator.close)
+        try:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(self._iterator.close)
+        finally:
+            if self._release is not None:
+                self._release()  # the bulkhead slot, once the plugin's stream is closed
         self.state.metrics.observe_call(
             self.plugin, "generate_stream", time.perf_counter() - self._started, self._error
         )
@@ -229,11 +241,31 @@ class ChunkStream:
 async def open_stream(
     state: ServeState, name: str, prompt: str, options: Mapping[str, Any]
 ) -> ChunkStream:
-    """Start generator ``name`` on ``prompt``; the first chunk is already pulled."""
+    """Start generator ``name`` on ``prompt``; the first chunk is already pulled.
+
+    The stream holds a slot of the plugin's bulkhead until it is closed: taken first,
+    waiting within the call's deadline (else :class:`~weaviate_ext.PluginBusy`, a 503).
+    """
     handle = state.require_manager().get_generator(name)
     opts = check_options(options)
-    iterator = handle.generate_stream(prompt, timeout=state.settings.timeout, **opts)
-    stream = ChunkStream(state, handle, iterator)
+    bulkhead = state.bulkhead(handle)
+    started = time.perf_counter()
+    try:
+        ticket = await bulkhead.enter(handle, "generate_stream", state.call_timeout(handle))
+    except PluginBusy:
+        elapsed = time.perf_counter() - started
+        state.metrics.observe_call(name, "generate_stream", elapsed, "busy")
+        raise
+    try:
+        # in a worker thread: the handle's own bulkhead may make it wait
+        iterator = await anyio.to_thread.run_sync(
+            lambda: handle.generate_stream(prompt, timeout=state.settings.timeout, **opts),
+            limiter=state.limiter,
+        )
+    except BaseException:
+        bulkhead.release(ticket)
+        raise
+    stream = ChunkStream(state, handle, iterator, lambda: bulkhead.release(ticket))
     try:
         stream._first = await stream._pull()
     except BaseException:

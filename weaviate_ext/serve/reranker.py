@@ -20,6 +20,7 @@ from weaviate_ext.serve.auth import bearer_scheme
 from weaviate_ext.serve.deps import State, json_response
 from weaviate_ext.serve.errors import ApiError
 from weaviate_ext.serve.inference import ERROR_RESPONSES
+from weaviate_ext.serve.models import RequestModel
 from weaviate_ext.serve.state import ServeState
 
 router = APIRouter(
@@ -28,7 +29,7 @@ router = APIRouter(
 """``/rerank`` at the root and per plugin."""
 
 
-class RerankRequest(BaseModel):
+class RerankRequest(RequestModel):
     """A ``/rerank`` request: a query and the documents (or one ``property`` text)."""
 
     model_config = ConfigDict(

@@ -5,11 +5,18 @@ Plugins are loaded in a worker thread after the server has started, so
 done. Every plugin call runs in a worker thread (``anyio.to_thread``) under a capacity
 limiter, so a blocking plugin never blocks the event loop; a call that outlives its
 deadline plus a grace period is answered with a 504 while the server keeps serving.
+
+Before it takes a worker thread, a call takes a slot of its plugin's :class:`Bulkhead`
+(``spec.maxConcurrency``), waiting in the event loop: a hung plugin holds at most that
+many threads, abandoned calls included, and never the pool that other plugins use.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -22,13 +29,16 @@ from weaviate_ext.errors import (
     AuthenticationError,
     DeadlineExceeded,
     InvalidInput,
+    PluginBusy,
     PluginCrashed,
     PluginOutputError,
     ResourceLimitExceeded,
     WeaviateExtError,
 )
 from weaviate_ext.handles import PluginHandle
+from weaviate_ext.handles.base import busy_error
 from weaviate_ext.hookspecs import hookimpl
+from weaviate_ext.live import max_concurrency
 from weaviate_ext.manager import PluginManager
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.serve.cache import ResultCache
@@ -58,6 +68,8 @@ def error_kind(exc: BaseException) -> str:
     """A short label of a failed call's error, for the metrics."""
     if isinstance(exc, DeadlineExceeded):
         return "deadline"
+    if isinstance(exc, PluginBusy):
+        return "busy"
     if isinstance(exc, InvalidInput):
         return "invalid_input"
     if isinstance(exc, PluginCrashed):
@@ -69,6 +81,92 @@ def error_kind(exc: BaseException) -> str:
     if isinstance(exc, WeaviateExtError):
         return "failed"
     return "internal"
+
+
+class Bulkhead:
+    """``serve``'s side of one plugin's bulkhead: at most ``size`` calls of the plugin hold
+    a worker thread; the others wait in the event loop, without a thread, within their
+    deadline, then fail with :class:`PluginBusy` (a 503).
+
+    A slot is given back when the worker thread returns from the plugin, also for a call
+    whose caller gave up at its deadline (a 504): so a hung plugin holds at most ``size``
+    threads, however many calls it abandoned. (The handle inside the thread has the same
+    bulkhead per plugin version; this one keeps waiting calls off the thread pool.)
+    """
+
+    def __init__(self, size: int) -> None:
+        self.limiter = anyio.CapacityLimiter(size)
+
+    @property
+    def size(self) -> int:
+        """Calls that may hold a worker thread at once."""
+        return int(self.limiter.total_tokens)
+
+    @size.setter
+    def size(self, size: int) -> None:
+        self.limiter.total_tokens = size
+
+    async def enter(self, handle: PluginHandle, operation: str, timeout: float) -> object:
+        """Take a slot for one call, waiting up to ``timeout`` seconds; the ticket to
+        :meth:`release` (or to :meth:`run`). :class:`PluginBusy` if none came free."""
+        ticket = object()
+        limiter = self.limiter
+        with anyio.move_on_after(timeout):
+            await limiter.acquire_on_behalf_of(ticket)
+            return ticket
+        raise busy_error(handle.name, operation, self.size, timeout, handle.stats.mean_ms / 1e3)
+
+    def release(self, ticket: object) -> None:
+        """Give a slot back (in the event loop's thread)."""
+        self.limiter.release_on_behalf_of(ticket)
+
+    async def run(self, ticket: object, fn: Callable[[], T], threads: anyio.CapacityLimiter) -> T:
+        """Run ``fn`` in a worker thread (under ``threads``) with the slot of ``ticket``,
+        which goes back when ``fn`` returns, or at once if the caller gives up before
+        the thread started it. Cancelling abandons the thread (it finishes on its own)."""
+        loop = asyncio.get_running_loop()
+        call = _Call()
+
+        def work() -> T | None:
+            with call.lock:
+                if call.state == _Call.GIVEN_UP:
+                    return None  # the caller left before a thread took the call
+                call.state = _Call.RUNNING
+            try:
+                return fn()
+            finally:
+                with call.lock:
+                    abandoned = call.state == _Call.ABANDONED
+                    call.state = _Call.DONE
+                if abandoned:  # (a closed event loop raises: nobody waits any more)
+                    with contextlib.suppress(RuntimeError):
+                        loop.call_soon_threadsafe(self.release, ticket)
+
+        try:
+            result = await anyio.to_thread.run_sync(work, limiter=threads, abandon_on_cancel=True)
+        finally:
+            with call.lock:
+                if call.state == _Call.RUNNING:
+                    call.state = _Call.ABANDONED  # the thread gives the slot back
+                    release = False
+                else:
+                    call.state = _Call.GIVEN_UP if call.state == _Call.PENDING else call.state
+                    release = True
+            if release:
+                self.release(ticket)
+        return result  # type: ignore[return-value]  # None only when never run
+
+
+class _Call:
+    """Who gives a :class:`Bulkhead` slot back: the event loop (the call ended, or never
+    started) or the worker thread (the caller gave up while the plugin still ran)."""
+
+    PENDING, RUNNING, DONE, ABANDONED, GIVEN_UP = range(5)
+    __slots__ = ("lock", "state")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.state = _Call.PENDING
 
 
 class _Observer:
@@ -112,6 +210,7 @@ class ServeState:
         self.failures: dict[str, str] = {}
         """What failed to load, by plugin name or manifest path."""
         self._limiter: anyio.CapacityLimiter | None = None
+        self._bulkheads: dict[str, Bulkhead] = {}
         if manager is not None:
             manager.add_observer(_Observer(self))
 
@@ -123,6 +222,17 @@ class ServeState:
         if self._limiter is None:
             self._limiter = anyio.CapacityLimiter(self.settings.threads)
         return self._limiter
+
+    def bulkhead(self, handle: PluginHandle) -> Bulkhead:
+        """The bulkhead of ``handle``'s plugin, sized by the version serving now (made in
+        the event loop)."""
+        size = max_concurrency(handle.manifest.spec)
+        bulkhead = self._bulkheads.get(handle.name)
+        if bulkhead is None:
+            bulkhead = self._bulkheads[handle.name] = Bulkhead(size)
+        elif bulkhead.size != size:
+            bulkhead.size = size  # a reload changed it
+        return bulkhead
 
     async def load(self) -> None:
         """Load the plugins (in a worker thread) and become ready."""
@@ -284,18 +394,21 @@ class ServeState:
     async def call(self, handle: PluginHandle, operation: str, fn: Callable[[], T]) -> T:
         """Run the blocking ``fn`` (a call of ``handle``'s plugin) in a worker thread.
 
-        Counted in the metrics. A call still running ``GRACE`` seconds after its deadline
-        is abandoned (the thread finishes on its own) and answered with a 504.
+        Counted in the metrics. The call first takes a slot of the plugin's
+        :class:`Bulkhead`, waiting within its deadline (else a 503, busy). A call still
+        running ``GRACE`` seconds after its deadline is abandoned (the thread finishes on
+        its own, then gives the slot back) and answered with a 504.
         """
         plugin = handle.name
-        limit = self.call_timeout(handle) + GRACE
+        timeout = self.call_timeout(handle)
+        limit = timeout + GRACE
         started = time.perf_counter()
         error: str | None = None
         try:
             with anyio.fail_after(limit):
-                return await anyio.to_thread.run_sync(
-                    fn, limiter=self.limiter, abandon_on_cancel=True
-                )
+                bulkhead = self.bulkhead(handle)
+                ticket = await bulkhead.enter(handle, operation, timeout)
+                return await bulkhead.run(ticket, fn, self.limiter)
         except AuthenticationError as exc:  # an answer for whoever asked, not a failure
             error = error_kind(exc)
             raise
