@@ -423,3 +423,23 @@ def test_serve_settings_take_grants_from_the_environment(tmp_path: Path) -> None
     assert ServeSettings.read(tmp_path / "settings.json").host_grants == grants
     with pytest.raises(ConfigError, match="WEAVIATE_EXT_SERVE_GRANT"):
         ServeSettings.from_env({"WEAVIATE_EXT_SERVE_GRANT": "nonsense"})
+
+
+def test_serve_passes_global_and_its_own_grants_to_the_app(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    import uvicorn
+
+    import weaviate_ext.serve as serve
+
+    seen: list[ServeSettings] = []
+    monkeypatch.setattr(serve, "create_app", lambda settings: seen.append(settings))
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: None)
+    monkeypatch.delenv("WEAVIATE_EXT_PLUGINS", raising=False)
+    args = ["--no-discover", "--grant", "a:env=X", "serve", "--plugins", str(tmp_path)]
+    args += ["--grant", "a:network", "--trust", "b"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    grants = seen[0].host_grants
+    assert grants.for_plugin("a") == Grant(env={"X"}, network=True)
+    assert grants.for_plugin("b").trust and not grants.for_plugin("c").trust

@@ -91,6 +91,27 @@ def _parse_grant_options(
         raise click.BadParameter(str(exc)) from None
 
 
+def grant_options(command: Any) -> Any:
+    """The ``--grant NAME:WHAT`` and ``--trust NAME`` options (the group's and
+    ``serve``'s): what the host grants plugins beyond a read of their own directory."""
+    command = click.option(
+        "--trust",
+        multiple=True,
+        metavar="NAME",
+        help="Grant plugin NAME everything its manifest requests (repeatable).",
+    )(command)
+    return click.option(
+        "--grant",
+        "grant_options",
+        multiple=True,
+        metavar="NAME:WHAT",
+        callback=_parse_grant_options,
+        help="Grant plugin NAME (or '*': all) what its manifest requests: env=VAR[,VAR], "
+        "dir=PATH[:ro|rw] or network (repeatable). Without a grant a plugin may read only "
+        "its own directory.",
+    )(command)
+
+
 def host_grants(from_file: Any, where: str, grant_options: Grants, trust: Sequence[str]) -> Grants:
     """The host's grants: a host config file's ``_grants``, ``--grant`` and ``--trust``."""
     base = Grants.from_data(from_file, where) if from_file is not None else Grants()
@@ -233,22 +254,7 @@ def _clean(ctx: click.Context, text: str) -> str:
     metavar="FILE",
     help="YAML or JSON mapping of plugin name to config values; --config wins over it.",
 )
-@click.option(
-    "--grant",
-    "grant_options",
-    multiple=True,
-    metavar="NAME:WHAT",
-    callback=_parse_grant_options,
-    help="Grant plugin NAME (or '*': all) what its manifest requests: env=VAR[,VAR], "
-    "dir=PATH[:ro|rw] or network (repeatable). Without a grant a plugin may read only its "
-    "own directory.",
-)
-@click.option(
-    "--trust",
-    multiple=True,
-    metavar="NAME",
-    help="Grant plugin NAME everything its manifest requests (repeatable).",
-)
+@grant_options
 @click.option("--no-discover", is_flag=True, help="Do not look for pip-installed plugins.")
 @click.option("-v", "--verbose", is_flag=True, help="Log INFO messages to stderr.")
 @click.pass_context

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import click
 
-from weaviate_ext.cli._app import _parse_grant_options, _state, cli
+from weaviate_ext.cli._app import _state, cli, grant_options
 from weaviate_ext.cli._output import _OneLineFormatter
 from weaviate_ext.grants import Grants
 
@@ -139,21 +139,7 @@ def _log_to_stderr(ctx: click.Context, verbose: bool) -> None:
     type=click.IntRange(min=1),
     help="Worker processes (each loads its own plugins).",
 )
-@click.option(
-    "--grant",
-    "grant_options",
-    multiple=True,
-    metavar="NAME:WHAT",
-    callback=_parse_grant_options,
-    help="Grant plugin NAME (or '*') env=VAR[,VAR], dir=PATH[:ro|rw] or network "
-    "(repeatable; added to the global --grant).",
-)
-@click.option(
-    "--trust",
-    multiple=True,
-    metavar="NAME",
-    help="Grant plugin NAME everything its manifest requests (repeatable).",
-)
+@grant_options
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
 @click.pass_context
 def serve_command(
