@@ -10,6 +10,7 @@ framework's exceptions in :meth:`Connection.error`.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 from collections.abc import Iterator, Mapping, Sequence
@@ -18,6 +19,7 @@ from typing import Any
 import grpc
 import numpy as np
 
+from weaviate_ext import plugin_types
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import (
     AuthenticationError,
@@ -41,7 +43,7 @@ from weaviate_ext.grpc.protocol import (
     vector_of,
 )
 from weaviate_ext.grpc.supervisor import Generation, NotServing, PluginProcess
-from weaviate_ext.hookspecs import TYPE_HOOKS, hookimpl
+from weaviate_ext.hookspecs import hookimpl
 from weaviate_ext.live import scrub
 from weaviate_ext.types import Identity, RankResult
 
@@ -118,7 +120,7 @@ class Connection:
             what = f"deadline of {limit:g}s" if limit is not None else "deadline"
             return DeadlineExceeded(self.name, hook, f"{what} exceeded")
         if code == grpc.StatusCode.UNAUTHENTICATED:
-            return AuthenticationError(f"plugin {self.name!r}: {details}")
+            return AuthenticationError(details, plugin=self.name, hook=hook)
         if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
             return ResourceLimitExceeded(self.name, hook, details)
         crashed = self.crash_message(generation) if code in _CRASH_CODES else None
@@ -207,6 +209,11 @@ class GrpcPlugin:
         crash (the reason says what happened) or ``"failed"`` after repeated failures
         (the reason says why; reload the plugin to try again). Never blocks."""
         return self.connection.runtime_status()
+
+    @hookimpl
+    def plugin_runtime_status(self) -> tuple[str, str | None]:
+        """The bridge contract's runtime status: :meth:`runtime_status`."""
+        return self.runtime_status()
 
     @hookimpl
     def plugin_health(self) -> bool:
@@ -334,13 +341,19 @@ def make_plugin_object(
 ) -> GrpcPlugin:
     """An object implementing the hooks of ``plugin_type`` that the plugin offers.
 
-    ``methods`` are the RPC names from ``Info`` (empty: all of the type's RPCs).
+    ``methods`` are the RPC names from ``Info`` (empty: all of the type's RPCs); the
+    type's hooks and their RPCs are its ``grpc_rpcs`` in :mod:`weaviate_ext.plugin_types`,
+    each hook's code is in :data:`HOOK_FUNCTIONS`.
     """
-    offered = set(methods) if methods else {RPCS[h] for h in TYPE_HOOKS[plugin_type]}
-    namespace = {
-        hook: hookimpl(HOOK_FUNCTIONS[hook])
-        for hook in TYPE_HOOKS[plugin_type]
-        if RPCS[hook] in offered
-    }
-    klass = type(f"Grpc{plugin_type.capitalize()}", (GrpcPlugin,), namespace)
-    return klass(connection, dimensions)
+    rpcs = plugin_types.get(plugin_type).grpc_rpcs
+    offered = set(methods) if methods else set(rpcs.values())
+    hooks = tuple(hook for hook, rpc in rpcs.items() if rpc in offered)
+    return _plugin_class(plugin_type, hooks)(connection, dimensions)
+
+
+@functools.cache
+def _plugin_class(plugin_type: str, hooks: tuple[str, ...]) -> type[GrpcPlugin]:
+    """The host-side class of a ``plugin_type`` plugin offering ``hooks`` (made once)."""
+    service = plugin_types.get(plugin_type).grpc_service
+    namespace = {hook: hookimpl(HOOK_FUNCTIONS[hook]) for hook in hooks}
+    return type(f"Grpc{service}", (GrpcPlugin,), namespace)

@@ -10,6 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from weaviate_ext.grpc import weaviate_plugin_pb2 as pb
+from weaviate_ext.plugin_types import HookTable, TypeTable
 
 PROTOCOL_VERSION: Final = 1
 """The protocol version of ``hookspecs/weaviate_plugin.proto``."""
@@ -35,31 +36,13 @@ CHANNEL_OPTIONS: Final = (
     ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
 )
 
-SERVICES: Final[Mapping[str, str]] = {
-    "vectorizer": "Vectorizer",
-    "transformer": "Transformer",
-    "reranker": "Reranker",
-    "generator": "Generator",
-    "storage": "Storage",
-    "auth": "Auth",
-}
-"""The service of each plugin type in package ``weaviate.plugin.v1``."""
+SERVICES: Final[Mapping[str, str]] = TypeTable(lambda t: t.grpc_service)
+"""The service of each plugin type in package ``weaviate.plugin.v1`` (derived from
+:mod:`weaviate_ext.plugin_types`)."""
 
-RPCS: Final[Mapping[str, str]] = {
-    "vectorize_text": "VectorizeText",
-    "vectorize_batch": "VectorizeBatch",
-    "transform": "Transform",
-    "transform_batch": "TransformBatch",
-    "rerank": "Rerank",
-    "generate": "Generate",
-    "generate_stream": "GenerateStream",
-    "store": "Store",
-    "retrieve": "Retrieve",
-    "delete": "Delete",
-    "authenticate": "Authenticate",
-    "authorize": "Authorize",
-}
-"""The RPC of each plugin hook."""
+RPCS: Final[Mapping[str, str]] = HookTable(lambda t: t.grpc_rpcs)
+"""The RPC of each plugin hook (derived from :mod:`weaviate_ext.plugin_types`; a plain
+dict, read on every call)."""
 
 Matrix = npt.NDArray[np.float32]
 

@@ -6,23 +6,16 @@ runtime bridge has to. It follows its plugin across hot reloads: each call goes 
 version that is current when the call starts, and finishes on it.
 """
 
+from collections.abc import Mapping
+
 from weaviate_ext.handles.base import PluginHandle, Slot
 from weaviate_ext.handles.records import AuthHandle, StorageHandle
 from weaviate_ext.handles.text import GeneratorHandle, RerankerHandle, TransformerHandle
 from weaviate_ext.handles.vectorizer import VectorizerHandle
+from weaviate_ext.plugin_types import TypeTable
 
-HANDLE_TYPES: dict[str, type[PluginHandle]] = {
-    cls.plugin_type: cls
-    for cls in (
-        VectorizerHandle,
-        TransformerHandle,
-        RerankerHandle,
-        GeneratorHandle,
-        StorageHandle,
-        AuthHandle,
-    )
-}
-"""The handle class for each plugin type."""
+HANDLE_TYPES: Mapping[str, type[PluginHandle]] = TypeTable(lambda t: t.handle_class)
+"""The handle class for each plugin type (derived from :mod:`weaviate_ext.plugin_types`)."""
 
 __all__ = [
     "HANDLE_TYPES",

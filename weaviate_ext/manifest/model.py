@@ -7,7 +7,7 @@ which check every field and report errors with file and line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Literal
@@ -15,15 +15,11 @@ from typing import Any, Literal
 import attrs
 from semantic_version import NpmSpec, Version
 
-PLUGIN_TYPES: tuple[str, ...] = (
-    "vectorizer",
-    "transformer",
-    "reranker",
-    "generator",
-    "storage",
-    "auth",
-)
-"""The six plugin types, in the order the docs list them."""
+from weaviate_ext import plugin_types
+
+PLUGIN_TYPES: Sequence[str] = plugin_types.NAMES
+"""The plugin types, in the order the docs list them (a live view of
+:data:`weaviate_ext.plugin_types.TYPES`, equal to the tuple of their names)."""
 
 CONFIG_TYPES: tuple[str, ...] = ("string", "integer", "number", "boolean", "array", "object")
 """The value types a ``spec.config`` field may declare."""

@@ -16,12 +16,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from weaviate_ext import plugin_types
+
 SCHEMA_FILE = "manifest.schema.json"
 """The schema's file name inside the ``weaviate_ext.manifest`` package."""
 
 
 @functools.cache
-def _schema() -> dict[str, Any]:
+def _shipped() -> dict[str, Any]:
     text = (
         resources.files("weaviate_ext.manifest").joinpath(SCHEMA_FILE).read_text(encoding="utf-8")
     )
@@ -29,12 +31,30 @@ def _schema() -> dict[str, Any]:
     return schema
 
 
+@functools.cache
+def _schema_for(types: tuple[str, ...]) -> dict[str, Any]:
+    """The shipped schema with ``spec.type`` listing ``types``: the plugin types come from
+    :mod:`weaviate_ext.plugin_types`; the file's copy of them is for editors (a test
+    keeps the two equal)."""
+    schema = copy.deepcopy(_shipped())
+    schema["$defs"]["spec"]["properties"]["type"]["enum"] = list(types)
+    return schema
+
+
+def _schema() -> dict[str, Any]:
+    return _schema_for(plugin_types.names())
+
+
 def manifest_schema() -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a manifest, as a fresh dict the caller may change."""
     return copy.deepcopy(_schema())
 
 
-@functools.cache
 def manifest_validator() -> Draft202012Validator:
     """A compiled validator of the manifest schema, shared by every caller."""
-    return Draft202012Validator(_schema())
+    return _validator_for(plugin_types.names())
+
+
+@functools.cache
+def _validator_for(types: tuple[str, ...]) -> Draft202012Validator:
+    return Draft202012Validator(_schema_for(types))

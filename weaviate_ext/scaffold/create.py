@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import stat
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
@@ -29,6 +29,7 @@ import jinja2
 from weaviate_ext._version import __version__
 from weaviate_ext.errors import WeaviateExtError
 from weaviate_ext.manifest import FRAMEWORK_NAME, PLUGIN_TYPES
+from weaviate_ext.plugin_types import TypeTable
 from weaviate_ext.scaffold import sdk
 
 RUNTIMES = ("python", "wasm", "native", "grpc")
@@ -59,15 +60,8 @@ NAME_PATTERN = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 DIMENSIONS = 256
 """The dimensions of the scaffolded vectorizers."""
 
-SERVICES = {
-    "vectorizer": "Vectorizer",
-    "transformer": "Transformer",
-    "reranker": "Reranker",
-    "generator": "Generator",
-    "storage": "Storage",
-    "auth": "Auth",
-}
-"""The gRPC service of each plugin type."""
+SERVICES: Mapping[str, str] = TypeTable(lambda t: t.grpc_service)
+"""The gRPC service of each plugin type (from :mod:`weaviate_ext.plugin_types`)."""
 
 DEV_API_KEY = "dev-key-change-me"
 """The scaffolded auth plugins' default key (the manifest says to replace it)."""

@@ -16,6 +16,7 @@ from typing import Any, ClassVar
 import grpc
 import numpy as np
 
+from weaviate_ext import plugin_types
 from weaviate_ext.grpc import weaviate_plugin_pb2 as pb
 from weaviate_ext.grpc.protocol import (
     from_item,
@@ -47,9 +48,9 @@ class PluginBase:
     plugin_type: ClassVar[str] = ""
     """The plugin type (set by each base class)."""
     service: ClassVar[str] = ""
-    """The gRPC service of the type (set by each base class)."""
+    """The gRPC service of the type (from :mod:`weaviate_ext.plugin_types`)."""
     rpcs: ClassVar[tuple[str, ...]] = ()
-    """The RPCs of the service."""
+    """The RPCs of the service (from :mod:`weaviate_ext.plugin_types`)."""
     message_names: ClassVar[tuple[str, ...]] = ()
     """Message classes a plugin module of this type may use without importing them."""
 
@@ -60,6 +61,11 @@ class PluginBase:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        own = vars(cls)
+        if "plugin_type" in own and "service" not in own:
+            kind = plugin_types.get(cls.plugin_type)
+            cls.service = kind.grpc_service
+            cls.rpcs = tuple(kind.grpc_rpcs.values())
         from weaviate_ext.sdk import autoserve
 
         autoserve.note_subclass(cls)
@@ -90,8 +96,6 @@ class VectorizerPlugin(PluginBase):
     the raw ``VectorizeText``/``VectorizeBatch``."""
 
     plugin_type = "vectorizer"
-    service = "Vectorizer"
-    rpcs = ("VectorizeText", "VectorizeBatch")
     message_names = ("VectorizeRequest", "VectorizeResponse", "VectorizeBatchResponse")
 
     def vectorize_text(self, text: str) -> Any:
@@ -136,8 +140,6 @@ class TransformerPlugin(PluginBase):
     """
 
     plugin_type = "transformer"
-    service = "Transformer"
-    rpcs = ("Transform", "TransformBatch")
     message_names = ("TransformRequest", "TransformResponse", "Item")
 
     def transform(self, data: Any) -> Any:
@@ -175,8 +177,6 @@ class RerankerPlugin(PluginBase):
     (or ``(index, score)`` pairs covering every document)."""
 
     plugin_type = "reranker"
-    service = "Reranker"
-    rpcs = ("Rerank",)
     message_names = ("RerankRequest", "RerankResponse")
 
     def rerank(self, query: str, documents: Sequence[str]) -> Iterable[Any]:
@@ -207,8 +207,6 @@ class GeneratorPlugin(PluginBase):
     """A generator: override ``generate_stream`` (yield chunks) and/or ``generate``."""
 
     plugin_type = "generator"
-    service = "Generator"
-    rpcs = ("Generate", "GenerateStream")
     message_names = ("GenerateRequest", "GenerateResponse")
 
     def generate(self, prompt: str, options: Mapping[str, Any]) -> str:
@@ -246,8 +244,6 @@ class StoragePlugin(PluginBase):
     """A storage backend: override ``store``, ``retrieve`` and ``delete``."""
 
     plugin_type = "storage"
-    service = "Storage"
-    rpcs = ("Store", "Retrieve", "Delete")
     message_names = ("StoreResponse", "RetrieveResponse", "DeleteResponse")
 
     def store(self, key: str, data: bytes) -> None:
@@ -290,8 +286,6 @@ class AuthPlugin(PluginBase):
     """
 
     plugin_type = "auth"
-    service = "Auth"
-    rpcs = ("Authenticate", "Authorize")
     message_names = ("AuthenticateResponse", "AuthorizeResponse", "Identity")
 
     def authenticate(self, credentials: Mapping[str, str]) -> Identity | None:
@@ -345,15 +339,10 @@ def identity_from_message(message: pb.Identity) -> Identity:
     return Identity(message.subject, tuple(message.roles), claims)
 
 
-PLUGIN_CLASSES: tuple[type[PluginBase], ...] = (
-    VectorizerPlugin,
-    TransformerPlugin,
-    RerankerPlugin,
-    GeneratorPlugin,
-    StoragePlugin,
-    AuthPlugin,
+PLUGIN_CLASSES: tuple[type[PluginBase], ...] = tuple(
+    plugin_types.resolve(kind.sdk_base) for kind in plugin_types.TYPES.values()
 )
-"""The base class of each type."""
+"""The base class of each type, in the order of :data:`weaviate_ext.plugin_types.TYPES`."""
 
 
 def status_for(exc: BaseException) -> grpc.StatusCode:

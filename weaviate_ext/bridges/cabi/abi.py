@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from weaviate_ext.errors import InvalidInput, PluginLoadError
+from weaviate_ext.plugin_types import HookTable, TypeTable
 
 ABI_VERSION = 1
 """``WV_ABI_VERSION`` of the header this host speaks."""
@@ -36,21 +37,9 @@ WV_ERR_DENIED = -4
 EMIT_MODULE = "weaviate"
 EMIT_NAME = "wv_emit"
 
-HOOK_EXPORTS: Mapping[str, str] = {
-    "wv_init": "b",
-    "wv_vectorize_batch": "bio",
-    "wv_transform": "bo",
-    "wv_transform_batch": "bio",
-    "wv_rerank": "bbio",
-    "wv_generate": "bbo",
-    "wv_generate_stream": "bb",
-    "wv_store": "bb",
-    "wv_retrieve": "bo",
-    "wv_delete": "b",
-    "wv_authenticate": "bo",
-    "wv_authorize": "bbb",
-}
-"""Hook exports (returning an ``int32_t`` status) and their argument kinds."""
+HOOK_EXPORTS: Mapping[str, str] = HookTable(lambda t: t.c_exports, {"wv_init": "b"})
+"""Hook exports (returning an ``int32_t`` status) and their argument kinds: ``wv_init``
+and each plugin type's ``c_exports`` in :mod:`weaviate_ext.plugin_types`."""
 
 COMMON_EXPORTS: tuple[str, ...] = (
     "wv_abi_version",
@@ -61,20 +50,10 @@ COMMON_EXPORTS: tuple[str, ...] = (
 )
 """Exports every plugin must have."""
 
-REQUIRED_EXPORTS: Mapping[str, tuple[str, ...]] = {
-    "vectorizer": ("wv_vectorize_batch",),
-    "transformer": ("wv_transform",),
-    "reranker": ("wv_rerank",),
-    "generator": ("wv_generate", "wv_generate_stream"),
-    "storage": ("wv_store", "wv_retrieve", "wv_delete"),
-    "auth": ("wv_authenticate",),
-}
+REQUIRED_EXPORTS: Mapping[str, tuple[str, ...]] = TypeTable(lambda t: t.c_required)
 """The exports each plugin type must have, besides :data:`COMMON_EXPORTS`."""
 
-OPTIONAL_EXPORTS: Mapping[str, tuple[str, ...]] = {
-    "transformer": ("wv_transform_batch",),
-    "auth": ("wv_authorize",),
-}
+OPTIONAL_EXPORTS: Mapping[str, tuple[str, ...]] = TypeTable(lambda t: t.c_optional)
 """Exports a plugin type may have; the bridge falls back without them."""
 
 

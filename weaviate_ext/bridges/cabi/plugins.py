@@ -28,6 +28,7 @@ from weaviate_ext.errors import (
 )
 from weaviate_ext.hookspecs import hookimpl
 from weaviate_ext.manifest import Manifest, PluginConfig
+from weaviate_ext.plugin_types import TypeTable, resolve
 from weaviate_ext.types import Identity
 
 _DONE = object()
@@ -75,9 +76,9 @@ class CAbiPlugin:
         if status == abi.WV_ERR_NOMEM:
             raise ResourceLimitExceeded(self.name, hook, f"out of memory: {message}")
         if status == abi.WV_ERR_INVALID:
-            raise InvalidInput(f"plugin {self.name!r} {hook}: {message}")
+            raise InvalidInput(message, plugin=self.name, hook=hook)
         if status == abi.WV_ERR_DENIED:
-            raise AuthenticationError(f"plugin {self.name!r}: {message}")
+            raise AuthenticationError(message, plugin=self.name, hook=hook)
         raise PluginCallError(self.name, hook, message)
 
     def _call(self, session: Session, hook: str, export: str, args: Sequence[Arg]) -> int:
@@ -142,7 +143,8 @@ class TransformerPlugin(CAbiPlugin):
     def transform(self, data: Any, deadline: Deadline) -> Any:
         """Transform one text."""
         if not isinstance(data, str):
-            raise InvalidInput(f"plugin {self.name!r} transforms text, got {type(data).__name__}")
+            why = f"data must be str (the plugin transforms text), got {type(data).__name__}"
+            raise InvalidInput(why, plugin=self.name, hook="transform")
         with self.backend.session("transform", deadline) as session:
             self._call(session, "transform", "wv_transform", (abi.utf8(data, "data"),))
             return self._text_output(session, "transform")
@@ -152,8 +154,11 @@ class TransformerPlugin(CAbiPlugin):
         """Transform several texts in one call (a loop without ``wv_transform_batch``)."""
         for i, item in enumerate(items):
             if not isinstance(item, str):
+                kind = type(item).__name__
                 raise InvalidInput(
-                    f"plugin {self.name!r} transforms text, item {i} is {type(item).__name__}"
+                    f"items[{i}] must be str (the plugin transforms text), got {kind}",
+                    plugin=self.name,
+                    hook="transform_batch",
                 )
         if "wv_transform_batch" not in self.backend.exports:
             return [self.transform(item, deadline) for item in items]
@@ -341,15 +346,5 @@ class AuthPlugin(CAbiPlugin):
         return None if status == abi.WV_ABSTAIN else status == 1
 
 
-PLUGIN_CLASSES: Mapping[str, type[CAbiPlugin]] = {
-    cls.plugin_type: cls
-    for cls in (
-        VectorizerPlugin,
-        TransformerPlugin,
-        RerankerPlugin,
-        GeneratorPlugin,
-        StoragePlugin,
-        AuthPlugin,
-    )
-}
-"""The plugin class for each type."""
+PLUGIN_CLASSES: Mapping[str, type[CAbiPlugin]] = TypeTable(lambda t: resolve(t.cabi_class))
+"""The plugin class for each type (derived from :mod:`weaviate_ext.plugin_types`)."""
