@@ -6,7 +6,11 @@ One in-process Python vectorizer returning a preallocated 768-dim float32 vector
 what is measured is dispatch, not vectorizing. Each way is timed in ``repeats`` rounds
 of ``calls`` calls, interleaved; the best round counts (the least disturbed by other
 load on the machine). Prints a table, then one JSON line with ``handle_overhead_us``
-(handle minus direct, per call) and ``pluggy_overhead_us`` (raw hook minus direct).
+(handle minus direct, per call: the fast path, no host wrapper registered),
+``wrapped_overhead_us`` (the same handle call on a second manager where the host
+registered one timing ``wrapper=True`` hookimpl, so the call goes through pluggy's call
+machinery), ``wrapper_cost_us`` (the difference) and ``pluggy_overhead_us`` (raw hook
+minus direct).
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from weaviate_ext import PluginManager
+from weaviate_ext import PluginManager, current_call, hookimpl
 
 DIMS = 768
 
@@ -60,6 +64,24 @@ def write_bench_plugin(root: Path, vector: str = f"np.ones({DIMS}, dtype=np.floa
     return root / "plugin.yaml"
 
 
+class TimingWrapper:
+    """The host's timing wrapper: total seconds per (plugin, hook)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[tuple[str, str], float] = {}
+
+    @hookimpl(wrapper=True)
+    def vectorize_text(self, text: str) -> object:
+        started = time.perf_counter()
+        try:
+            return (yield)
+        finally:
+            call = current_call()
+            assert call is not None
+            key = (call.plugin, call.hook)
+            self.seconds[key] = self.seconds.get(key, 0.0) + time.perf_counter() - started
+
+
 def best_per_call_us(fn: Callable[[], object], calls: int) -> float:
     """Microseconds per call of one round of ``calls`` calls."""
     start = time.perf_counter()
@@ -74,8 +96,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args(argv)
 
-    with tempfile.TemporaryDirectory() as tmp, PluginManager(discover=False) as manager:
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        PluginManager(discover=False) as manager,
+        PluginManager(discover=False) as wrapped_manager,
+    ):
         handle = manager.load(write_bench_plugin(Path(tmp) / "bench-vectorizer"))
+        timing = TimingWrapper()
+        wrapped_manager.add_wrapper(timing)
+        wrapped = wrapped_manager.load(Path(tmp) / "bench-vectorizer" / "plugin.yaml")
         plugin = manager.registry.get_plugin("bench-vectorizer")
         direct = plugin.vectorize_text
         hook = manager.registry.hook.vectorize_text
@@ -85,6 +114,7 @@ def main(argv: list[str] | None = None) -> int:
             "direct": lambda: direct(text),
             "pluggy hook": lambda: hook(text=text, deadline=None),
             "handle": lambda: handle.vectorize_text(text),
+            "handle+wrapper": lambda: wrapped.vectorize_text(text),
         }
         for fn in ways.values():  # warm up
             best_per_call_us(fn, 1000)
@@ -95,15 +125,20 @@ def main(argv: list[str] | None = None) -> int:
 
     best = {name: min(values) for name, values in rounds.items()}
     print(f"dispatch of vectorize_text ({DIMS} dims), best of {args.repeats} x {args.calls}")
-    print(f"{'way':<14}{'us/call':>10}{'median':>10}{'over direct':>14}")
+    print(f"{'way':<16}{'us/call':>10}{'median':>10}{'over direct':>14}")
     for name, values in rounds.items():
         median = sorted(values)[len(values) // 2]
-        print(f"{name:<14}{best[name]:>10.3f}{median:>10.3f}{best[name] - best['direct']:>14.3f}")
+        print(f"{name:<16}{best[name]:>10.3f}{median:>10.3f}{best[name] - best['direct']:>14.3f}")
+    print("(handle: no host wrapper, the direct fast path; handle+wrapper: one timing")
+    print(" wrapper=True hookimpl registered by the host, through pluggy's call machinery)")
     result = {
         "direct_us": round(best["direct"], 3),
         "pluggy_us": round(best["pluggy hook"], 3),
         "handle_us": round(best["handle"], 3),
         "handle_overhead_us": round(best["handle"] - best["direct"], 3),
+        "wrapped_us": round(best["handle+wrapper"], 3),
+        "wrapped_overhead_us": round(best["handle+wrapper"] - best["direct"], 3),
+        "wrapper_cost_us": round(best["handle+wrapper"] - best["handle"], 3),
         "pluggy_overhead_us": round(best["pluggy hook"] - best["direct"], 3),
         "calls": args.calls,
         "repeats": args.repeats,

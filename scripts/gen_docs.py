@@ -32,6 +32,10 @@ SECTIONS = [
             "weaviate_ext_call_failed",
         ),
     ),
+    (
+        "The bridge contract: isolation and runtime status",
+        ("weaviate_ext_isolation", *hookspecs.RUNTIME_HOOKS),
+    ),
 ]
 
 

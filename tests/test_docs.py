@@ -26,7 +26,7 @@ def _generator_module():
 def test_hooks_doc_is_generated_from_the_hookspecs():
     gen = _generator_module()
     names = gen.hookspec_names()
-    assert len(names) == 21
+    assert len(names) == 23
     text = (ROOT / "docs" / "hooks.md").read_text()
     assert text == gen.render(), "docs/hooks.md is stale: run python scripts/gen_docs.py"
     for name in names:
@@ -69,6 +69,10 @@ RECORDING = {
             @hookimpl
             def plugin_close(self):
                 hook_record.CALLED.add("plugin_close")
+            @hookimpl
+            def plugin_runtime_status(self):
+                hook_record.CALLED.add("plugin_runtime_status")
+                return ("serving", None)
             @hookimpl
             def vectorize_text(self, text, deadline):
                 hook_record.CALLED.add("vectorize_text")
@@ -187,7 +191,11 @@ def test_every_hookspec_is_exercised(tmp_path, record, monkeypatch):
             record.add("weaviate_ext_call_failed")
 
     def before(hook_name, hook_impls, kwargs):
-        if hook_name in ("weaviate_ext_make_plugin", "weaviate_ext_discover"):
+        if hook_name in (
+            "weaviate_ext_make_plugin",
+            "weaviate_ext_discover",
+            "weaviate_ext_isolation",
+        ):
             record.add(hook_name)
 
     for kind, source in RECORDING.items():
@@ -222,6 +230,9 @@ def test_every_hookspec_is_exercised(tmp_path, record, monkeypatch):
         assert identity == Identity("alice", plugin="rec-auth")
         assert manager.authorize(identity, "r", "read")
         manager.reload("rec-vectorizer")
+        assert {row.status for row in manager.plugins() if row.name.startswith("rec-")} == {
+            "loaded"
+        }
 
     gen = _generator_module()
     assert set(gen.hookspec_names()) - record == set()

@@ -654,7 +654,8 @@ def test_plugins_show_isolation_and_the_runtime_state(manager, tmp_path):
         class Plugin:
             state = ("serving", None)
 
-            def runtime_status(self):
+            @hookimpl
+            def plugin_runtime_status(self):
                 return self.state
 
             @hookimpl

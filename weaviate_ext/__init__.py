@@ -13,6 +13,7 @@ and called through typed handles::
 
 from weaviate_ext._version import __version__
 from weaviate_ext.deadline import Deadline
+from weaviate_ext.dispatch import Call, current_call
 from weaviate_ext.errors import (
     AuthenticationError,
     ConfigError,
@@ -58,6 +59,7 @@ from weaviate_ext.types import Identity, RankResult
 __all__ = [
     "AuthHandle",
     "AuthenticationError",
+    "Call",
     "ConfigError",
     "Deadline",
     "DeadlineExceeded",
@@ -100,6 +102,7 @@ __all__ = [
     "VectorizerHandle",
     "WeaviateExtError",
     "__version__",
+    "current_call",
     "hookimpl",
     "hookspec",
     "load_manifest",

@@ -1,7 +1,7 @@
 """Building one plugin version, off the live registry.
 
 manifest -> allowed? -> requests granted? -> config -> the runtime's bridge
-(``weaviate_ext_make_plugin``) -> hook validation in a scratch registry ->
+(``weaviate_ext_make_plugin``) -> hook validation (unregistered) ->
 ``plugin_setup`` -> ``plugin_health`` -> a probe call through a handle. A version that
 fails any step is closed and never reaches the live registry, which is what lets a
 failed reload leave the old version serving.
@@ -16,8 +16,9 @@ from typing import Any
 
 import pluggy
 
-from weaviate_ext import hookspecs
+from weaviate_ext import plugin_types
 from weaviate_ext.discovery import Installed
+from weaviate_ext.dispatch import hookimpls, is_wrapper
 from weaviate_ext.errors import (
     PluginDisabled,
     PluginLoadError,
@@ -26,14 +27,13 @@ from weaviate_ext.errors import (
     WeaviateExtError,
 )
 from weaviate_ext.grants import Grants, check_requests, default_reference_check
-from weaviate_ext.handles import (
-    HANDLE_TYPES,
-    RerankerHandle,
-    Slot,
-    TransformerHandle,
-    VectorizerHandle,
+from weaviate_ext.handles import Slot
+from weaviate_ext.hookspecs import (
+    PLUGIN_LIFECYCLE_HOOKS,
+    REQUIRED_HOOKS,
+    RUNTIME_HOOKS,
+    TYPE_HOOKS,
 )
-from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, PROJECT_NAME, REQUIRED_HOOKS, TYPE_HOOKS
 from weaviate_ext.live import LivePlugin, scrub
 from weaviate_ext.manifest import Manifest, PluginConfig, resolve_config
 
@@ -53,25 +53,33 @@ def discard(obj: object, name: str) -> None:
             log.warning("plugin %r: plugin_close failed: %s", name, exc)
 
 
-def check_hooks(obj: object, manifest: Manifest) -> pluggy.PluginManager:
-    """Register ``obj`` in a scratch registry and check its hooks fit its type.
+def check_hooks(
+    registry: pluggy.PluginManager, obj: object, manifest: Manifest
+) -> dict[str, pluggy.HookImpl]:
+    """Check ``obj``'s hookimpls against ``registry``'s specs and its type, without
+    registering it (no second registry: :func:`weaviate_ext.dispatch.hookimpls`).
 
-    pluggy validates each hookimpl against its spec at registration; on top of that a
-    plugin may implement only its own type's hooks and the lifecycle hooks, and must
-    implement at least one hook of each group in ``REQUIRED_HOOKS``.
+    pluggy's own validation (arguments, wrappers) applies to each hookimpl; on top of
+    that a plugin may implement only its own type's hooks, the lifecycle hooks and
+    ``plugin_runtime_status``, none of them as a wrapper (wrappers are the host's), and
+    must implement at least one hook of each group in ``REQUIRED_HOOKS``. Returns the
+    hookimpls by hook name.
     """
     name, kind = manifest.name, manifest.spec.type
-    scratch = pluggy.PluginManager(PROJECT_NAME)
-    scratch.add_hookspecs(hookspecs)
     try:
-        scratch.register(obj, name=name)
+        impls = hookimpls(registry, obj, name)
     except pluggy.PluginValidationError as exc:
         detail = "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
         raise PluginLoadError(name, f"invalid hook implementation: {detail}") from None
-    except ValueError as exc:
-        raise PluginLoadError(name, str(exc)) from None
-    implemented = {caller.name for caller in scratch.get_hookcallers(obj) or ()}
-    allowed = set(TYPE_HOOKS[kind]) | set(PLUGIN_LIFECYCLE_HOOKS)
+    wrappers = sorted(hook for hook, impl in impls.items() if is_wrapper(impl))
+    if wrappers:
+        raise PluginLoadError(
+            name,
+            f"implements {', '.join(wrappers)} as a wrapper; "
+            "a plugin implements hooks, only the host wraps them",
+        )
+    implemented = set(impls)
+    allowed = set(TYPE_HOOKS[kind]) | set(PLUGIN_LIFECYCLE_HOOKS) | set(RUNTIME_HOOKS)
     for hook in sorted(implemented - allowed):
         owner = next((t for t, hooks in TYPE_HOOKS.items() if hook in hooks), None)
         if owner is not None:
@@ -85,18 +93,17 @@ def check_hooks(obj: object, manifest: Manifest) -> pluggy.PluginManager:
     for group in REQUIRED_HOOKS[kind]:
         if not implemented.intersection(group):
             raise PluginLoadError(name, f"a {kind} plugin must implement {' or '.join(group)}")
-    return scratch
+    return impls
 
 
 def probe(candidate: LivePlugin) -> None:
-    """One real call through a handle, so a version that cannot answer never serves."""
-    handle = HANDLE_TYPES[candidate.type](Slot(candidate, lambda *_: None))
-    if isinstance(handle, VectorizerHandle):
-        handle.vectorize_batch([PROBE_TEXT])
-    elif isinstance(handle, TransformerHandle):
-        handle.transform(PROBE_TEXT)
-    elif isinstance(handle, RerankerHandle):
-        handle.rerank(PROBE_TEXT, [PROBE_TEXT])
+    """One real call through a handle, so a version that cannot answer never serves.
+
+    The call is the type's ``probe`` in :mod:`weaviate_ext.plugin_types` (none for types
+    whose calls have side effects or cost: generator, storage, auth)."""
+    kind = plugin_types.get(candidate.type)
+    if kind.probe is not None:
+        kind.probe(kind.handle_class(Slot(candidate, lambda *_: None)), PROBE_TEXT)
 
 
 class Builder:
@@ -161,9 +168,11 @@ class Builder:
         self.ensure_bridge(name, runtime)
         secrets = config.secret_values
         try:
-            obj = self.registry.hook.weaviate_ext_make_plugin(manifest=manifest, config=config)
+            obj = self.registry.hook.weaviate_ext_make_plugin(
+                manifest=manifest, config=config, timeout=self.timeout_of(manifest)
+            )
         except WeaviateExtError as exc:
-            reason = str(exc).removeprefix(f"plugin {name!r}: ")
+            reason = exc.describe(known=name, reference=False)
             raise PluginLoadError(name, scrub(reason, secrets)) from None
         except Exception as exc:
             raise PluginLoadError(name, scrub(f"{type(exc).__name__}: {exc}", secrets)) from None
@@ -187,11 +196,11 @@ class Builder:
         )
         obj = self.make(manifest, config)
         try:
-            scratch = check_hooks(obj, manifest)
+            check_hooks(self.registry, obj, manifest)
         except PluginLoadError:
             discard(obj, name)
             raise
-        candidate = LivePlugin(manifest, config, obj, scratch, self.default_timeout, source)
+        candidate = LivePlugin(manifest, config, obj, self.registry, self.default_timeout, source)
         try:
             candidate.call_lifecycle("plugin_setup", config, manifest)
             if candidate.call_lifecycle("plugin_health") is False:
@@ -202,19 +211,20 @@ class Builder:
             if isinstance(exc, PluginLoadError):
                 raise
             if isinstance(exc, WeaviateExtError):
-                message = str(exc).removeprefix(f"plugin {name!r} ")
+                message = exc.describe(known=name, reference=False)
             else:
                 message = f"{type(exc).__name__}: {exc}"
             raise PluginLoadError(name, f"failed to start: {candidate.scrub(message)}") from None
         return obj, config
 
-    def isolation(self, runtime: str, obj: object) -> str | None:
-        """What isolates a plugin: its object's ``isolation``, else its bridge's ``ISOLATION``."""
-        told = getattr(obj, "isolation", None)
-        if isinstance(told, str):
-            return told
-        bridge = self._bridges.get(runtime)
-        told = getattr(bridge, "ISOLATION", None)
+    def timeout_of(self, manifest: Manifest) -> float | None:
+        """A plugin's default deadline: ``spec.timeout``, else the manager's
+        ``default_timeout`` (``None``: no deadline), as :class:`LivePlugin` uses it."""
+        return manifest.spec.timeout if manifest.spec.timeout else self.default_timeout
+
+    def isolation(self, manifest: Manifest, obj: object) -> str | None:
+        """What isolates a plugin, as its bridge says (``weaviate_ext_isolation``)."""
+        told = self.registry.hook.weaviate_ext_isolation(manifest=manifest, plugin=obj)
         return told if isinstance(told, str) else None
 
     @property

@@ -27,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import pluggy
 
+from weaviate_ext.plugin_types import TypeTable
+
 if TYPE_CHECKING:
     from weaviate_ext.deadline import Deadline
     from weaviate_ext.manifest import Manifest, PluginConfig
@@ -243,7 +245,9 @@ def authorize(identity: Identity, resource: str, action: str, deadline: Deadline
 
 
 @hookspec(firstresult=True)
-def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object | None:
+def weaviate_ext_make_plugin(
+    manifest: Manifest, config: PluginConfig, timeout: float | None
+) -> object | None:
     """Bridge hook: turn a manifest into a live plugin object, or return ``None``.
 
     Each runtime's bridge implements this and answers only for manifests whose
@@ -253,6 +257,14 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     manifest's name and calls its ``plugin_setup``. Bridges are found through the
     entry-point group ``weaviate_ext.runtimes`` (the entry point's name is the runtime's
     name) and imported only when a manifest needs them.
+
+    ``timeout`` is the plugin's default deadline in seconds: ``spec.timeout``, else the
+    manager's ``default_timeout``; ``None`` means no deadline. Each call's hook receives
+    its own :class:`~weaviate_ext.deadline.Deadline` (from the call's ``timeout=``, else
+    this one); a bridge that enforces deadlines uses ``timeout`` for what happens outside
+    a call (starting and setting up the plugin, replacing a crashed instance) and for a
+    hook called without a deadline, and must honour ``None`` as no deadline at all. A
+    bridge that does not name the argument does not receive it.
 
     Raise :class:`~weaviate_ext.PluginLoadError` (or any exception) when the plugin
     cannot be built; the message reaches the host.
@@ -297,22 +309,53 @@ def weaviate_ext_call_failed(name: str, hook: str, error: BaseException) -> None
 
 PLUGIN_LIFECYCLE_HOOKS: tuple[str, ...] = ("plugin_setup", "plugin_health", "plugin_close")
 
-TYPE_HOOKS: Mapping[str, tuple[str, ...]] = {
-    "vectorizer": ("vectorize_text", "vectorize_batch"),
-    "transformer": ("transform", "transform_batch"),
-    "reranker": ("rerank",),
-    "generator": ("generate", "generate_stream"),
-    "storage": ("store", "retrieve", "delete"),
-    "auth": ("authenticate", "authorize"),
-}
-"""The hooks each plugin type may implement."""
+TYPE_HOOKS: Mapping[str, tuple[str, ...]] = TypeTable(lambda t: t.hooks)
+"""The hooks each plugin type may implement (derived from :mod:`weaviate_ext.plugin_types`)."""
 
-REQUIRED_HOOKS: Mapping[str, tuple[tuple[str, ...], ...]] = {
-    "vectorizer": (("vectorize_text", "vectorize_batch"),),
-    "transformer": (("transform", "transform_batch"),),
-    "reranker": (("rerank",),),
-    "generator": (("generate", "generate_stream"),),
-    "storage": (("store",), ("retrieve",), ("delete",)),
-    "auth": (("authenticate",),),
-}
-"""For each type, groups of hooks of which a plugin must implement at least one each."""
+REQUIRED_HOOKS: Mapping[str, tuple[tuple[str, ...], ...]] = TypeTable(lambda t: t.required)
+"""For each type, groups of hooks of which a plugin must implement at least one each
+(derived from :mod:`weaviate_ext.plugin_types`)."""
+
+
+# ---------------------------------------------------------------------------------------
+# The rest of the bridge contract: isolation and runtime status
+# ---------------------------------------------------------------------------------------
+
+
+@hookspec(firstresult=True)
+def weaviate_ext_isolation(manifest: Manifest, plugin: object) -> str | None:
+    """Bridge hook: say what isolates ``plugin`` (an object this bridge made for
+    ``manifest``) from the host, or return ``None`` for another runtime's manifest.
+
+    Every bridge implements it for its own runtime, next to
+    :func:`weaviate_ext_make_plugin`. The text starts with one word, which
+    ``weaviate-ext list`` shows: ``none`` (in the host's process: trusted code only;
+    ``inspect`` then says the plugin can read whatever the host can), ``sandboxed`` or
+    ``process`` (possibly with ``+`` mechanisms, e.g. ``process+landlock(fs,tcp)+netns``),
+    then ``:`` or `` (`` and details. The built-in runtimes say: python and native
+    ``none: ...``; wasm ``sandboxed (wasmtime: ...)``; grpc ``process...: ...`` with the
+    confinement actually applied to that plugin's process. ``None`` from every bridge
+    shows as unknown.
+    """
+
+
+@hookspec(firstresult=True)
+def plugin_runtime_status() -> tuple[str, str | None]:
+    """Say whether the plugin's runtime is serving: ``(state, reason)``.
+
+    ``("serving", None)`` when fine; otherwise a short state and why, e.g.
+    ``("restarting", "killed by SIGKILL during the call")`` or ``("failed", "crashed 3
+    times in a row")``. ``weaviate-ext list`` and :meth:`~weaviate_ext.PluginManager.plugins`
+    show a state other than ``serving`` instead of ``loaded``, with the reason.
+
+    Any plugin object may implement it, whatever its type; a plugin that does not counts
+    as serving. The grpc runtime's objects do (a supervised process that crashed is
+    ``restarting``, then ``failed``; a remote service whose replicas are unreachable is
+    not serving); wasm, native and python plugins have no runtime of their own to be in
+    trouble. It must not block: report the last known state, never probe.
+    """
+
+
+RUNTIME_HOOKS: tuple[str, ...] = ("plugin_runtime_status",)
+"""Plugin hooks any type may implement besides :data:`PLUGIN_LIFECYCLE_HOOKS` (the
+bridge contract's part that lives on the plugin object)."""

@@ -14,12 +14,13 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import pluggy
 
 from weaviate_ext.deadline import Deadline
+from weaviate_ext.dispatch import Registry, adapt, hookimpls, through_registry
 from weaviate_ext.errors import (
     PluginCallError,
     ResourceLimitExceeded,
@@ -54,23 +55,6 @@ def max_concurrency(spec: Spec) -> int:
     if cpu is None:
         return DEFAULT_MAX_CONCURRENCY
     return SLOTS_PER_CPU * max(1, math.ceil(cpu))
-
-
-def _adapt(impl: pluggy.HookImpl, spec_args: tuple[str, ...]) -> HookCall:
-    """Make a positional caller for ``impl`` taking every spec argument in spec order.
-
-    pluggy lets an implementation name fewer arguments than its spec; this drops the
-    ones it does not name once, at load, instead of building kwargs on every call.
-    """
-    fn = impl.function
-    wanted = tuple(impl.argnames)
-    if wanted == spec_args:
-        return fn
-    positions = [spec_args.index(name) for name in wanted]
-    if positions == list(range(len(wanted))):
-        count = len(wanted)
-        return lambda *args: fn(*args[:count])
-    return lambda *args: fn(*[args[i] for i in positions])
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
@@ -123,16 +107,52 @@ class LivePlugin:
         self._retired = False
         self._closed = False
         self._secrets = tuple(s for s in config.secret_values if s)
-        self.hooks: dict[str, HookCall] = {}
-        self.wants_deadline: dict[str, bool] = {}
-        for caller in registry.get_hookcallers(obj) or ():
-            spec = caller.spec
-            if spec is None:
+        self._registry = registry
+        self.impls: dict[str, pluggy.HookImpl] = {}
+        """The plugin's own implementation of each hook it implements (never registered
+        by this object: see :func:`weaviate_ext.dispatch.hookimpls`)."""
+        self._spec_args: dict[str, tuple[str, ...]] = {}
+        self.direct: dict[str, HookCall] = {}
+        """The fast path: each hook's function, adapted to take the spec's arguments."""
+        self._direct_wants: dict[str, bool] = {}
+        for hook, impl in hookimpls(registry, obj, self.name).items():
+            caller = getattr(registry.hook, hook, None)
+            if caller is None or caller.spec is None:
                 continue
-            for impl in caller.get_hookimpls():
-                if impl.plugin is obj:
-                    self.hooks[caller.name] = _adapt(impl, tuple(spec.argnames))
-                    self.wants_deadline[caller.name] = "deadline" in impl.argnames
+            spec_args = tuple(caller.spec.argnames)
+            self.impls[hook] = impl
+            self._spec_args[hook] = spec_args
+            self.direct[hook] = adapt(impl, spec_args)
+            self._direct_wants[hook] = "deadline" in impl.argnames
+        self.hooks: dict[str, HookCall] = self.direct
+        """What a handle calls: :attr:`direct`, or callers through the registry while the
+        host has wrappers (:meth:`rewire`). Swapped whole, so a call sees one or the other."""
+        self.wants_deadline: dict[str, bool] = self._direct_wants
+        if isinstance(registry, Registry):
+            registry.track(self)
+
+    def rewire(self, wrappers: Mapping[str, list[pluggy.HookImpl]] | None) -> None:
+        """Call through the registry the hooks that ``wrappers`` (the host's wrapper
+        hookimpls by hook name) wrap; ``None``: every hook on the direct fast path.
+
+        Called by the :class:`~weaviate_ext.dispatch.Registry` when wrappers come or go.
+        A wrapped hook always gets a :class:`~weaviate_ext.deadline.Deadline` (wrappers
+        may read it), whether or not the plugin's implementation names it."""
+        if not wrappers:
+            self.hooks, self.wants_deadline = self.direct, self._direct_wants
+            return
+        hooks = dict(self.direct)
+        wants = dict(self._direct_wants)
+        hookexec = self._registry._hookexec
+        for hook, found in wrappers.items():
+            impl = self.impls.get(hook)
+            if impl is None:
+                continue
+            impls = [impl, *found]
+            hooks[hook] = through_registry(hookexec, self.name, hook, self._spec_args[hook], impls)
+            wants[hook] = "deadline" in self._spec_args[hook]
+        self.wants_deadline = wants
+        self.hooks = hooks
 
     # -- what the plugin implements ---------------------------------------------------
 
@@ -238,7 +258,18 @@ class LivePlugin:
         fn = self.hooks.get(hook)
         return None if fn is None else fn(*args)
 
+    def runtime_status(self) -> tuple[str, str | None] | None:
+        """What the plugin's ``plugin_runtime_status`` hook says, or ``None`` if it does
+        not implement it (it then counts as serving)."""
+        fn = self.hooks.get("plugin_runtime_status")
+        if fn is None:
+            return None
+        state, reason = fn()
+        return str(state), None if reason is None else str(reason)
+
     def _close(self) -> None:
+        if isinstance(self._registry, Registry):
+            self._registry.untrack(self)
         try:
             self.call_lifecycle("plugin_close")
         except Exception as exc:
@@ -253,11 +284,8 @@ class LivePlugin:
     def call_error(self, hook: str, exc: BaseException) -> WeaviateExtError:
         """Turn an exception raised by the plugin into the framework's error type."""
         if isinstance(exc, WeaviateExtError):
-            message = str(exc)
-            scrubbed = self.scrub(message)
-            if scrubbed == message:
-                return exc
-            return PluginCallError(self.name, hook, scrubbed)
+            # the same error, or a copy of the same class whose reason is scrubbed
+            return exc.redacted(self.scrub)
         detail = self.scrub(f"{type(exc).__name__}: {exc}")
         if isinstance(exc, MemoryError):
             return ResourceLimitExceeded(self.name, hook, f"out of memory ({detail})")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -30,8 +30,10 @@ from weaviate_ext.discovery import (
     installed,
     manifest_paths,
 )
+from weaviate_ext.dispatch import Registry, is_wrapper
 from weaviate_ext.errors import (
     DependencyError,
+    InvalidInput,
     PluginDisabled,
     PluginLoadError,
     PluginNotFound,
@@ -102,17 +104,24 @@ class PluginStatus:
     (:func:`weaviate_ext.grants.describe`)."""
 
 
-def _runtime_status(obj: object) -> tuple[str, str | None]:
-    """``loaded``, or what a plugin object's ``runtime_status()`` says when it is not
+def _runtime_status(live: LivePlugin) -> tuple[str, str | None]:
+    """``loaded``, or what the plugin's ``plugin_runtime_status`` hook says when it is not
     serving (a supervised process that keeps crashing is ``failed``, with the reason)."""
-    report = getattr(obj, "runtime_status", None)
-    if not callable(report):
-        return "loaded", None
     try:
-        state, reason = report()
+        report = live.runtime_status()
     except Exception as exc:
-        return "unknown", f"runtime_status failed: {exc}"
+        return "unknown", f"plugin_runtime_status failed: {live.scrub(str(exc))}"
+    if report is None:
+        return "loaded", None
+    state, reason = report
     return ("loaded", None) if state == "serving" else (str(state), reason)
+
+
+def _authenticate_by(handle: AuthHandle) -> Callable[..., Identity | None]:
+    def authenticate(credentials: Mapping[str, str]) -> Identity | None:
+        return handle.authenticate(credentials)
+
+    return authenticate
 
 
 class PluginManager:
@@ -153,8 +162,10 @@ class PluginManager:
         grants: Grants | Mapping[str, Grant] | None = None,
         trust: Iterable[str] = (),
     ) -> None:
-        self.registry = pluggy.PluginManager(PROJECT_NAME)
-        """The one hook registry: every loaded plugin is registered here by name."""
+        self.registry = Registry(PROJECT_NAME)
+        """The one hook registry: every loaded plugin is registered here by name, and
+        every plugin call goes through it while the host has wrappers (:meth:`add_wrapper`)."""
+        self._auth_order: tuple[int, list[pluggy.HookImpl], list[AuthHandle]] = (-1, [], [])
         self.registry.add_hookspecs(hookspecs)
         self.default_timeout = default_timeout
         self.allowed_runtimes = None if allowed_runtimes is None else frozenset(allowed_runtimes)
@@ -203,6 +214,24 @@ class PluginManager:
         """Register an object implementing lifecycle hooks (loaded, unloaded, ...)."""
         self.registry.register(observer)
 
+    def add_wrapper(self, wrapper: object, name: str | None = None) -> Callable[[], None]:
+        """Register host hookimpls with ``wrapper=True`` around every plugin call.
+
+        Each method of ``wrapper`` marked ``@weaviate_ext.hookimpl(wrapper=True)`` and
+        named after a plugin hook (``vectorize_batch``, ``transform``, ...) wraps every
+        call of that hook to every plugin, whatever its runtime, from now on and across
+        reloads; :func:`weaviate_ext.current_call` names the plugin inside it, and its
+        ``yield`` returns that plugin's answer. The same as
+        ``manager.registry.register(wrapper)``. Returns a function that removes it; with
+        no wrapper left, handles call plugins directly again (the fast path).
+        """
+        self.registry.register(wrapper, name)
+        return lambda: self._remove_wrapper(wrapper)
+
+    def _remove_wrapper(self, wrapper: object) -> None:
+        if self.registry.is_registered(wrapper):
+            self.registry.unregister(wrapper)
+
     def register_bridge(self, bridge: object) -> None:
         """Register a bridge object (a ``weaviate_ext_make_plugin`` implementation)."""
         self.registry.register(bridge)
@@ -221,7 +250,7 @@ class PluginManager:
         self, key: str, error: WeaviateExtError, source: str, manifest: Manifest | None = None
     ) -> None:
         """Remember why ``key`` (a name, or a manifest path) is not loaded, for ``plugins()``."""
-        reason = str(error).removeprefix(f"plugin {key!r}: ")
+        reason = error.describe(known=key)  # the row names the plugin already
         spec = manifest.spec if manifest is not None else None
         self._failures[key] = PluginStatus(
             name=key,
@@ -641,31 +670,48 @@ class PluginManager:
 
     # -- across plugins ----------------------------------------------------------------------------
 
-    def _auth_handles(self) -> list[AuthHandle]:
-        """Auth plugins in pluggy's call order (last registered first, tryfirst honoured)."""
-        handles = []
-        for impl in reversed(self.registry.hook.authenticate.get_hookimpls()):
-            slot = self._slots.get(impl.plugin_name)
-            if slot is not None:
-                handles.append(AuthHandle(slot))
-        return handles
+    def _auth_plugins(self) -> tuple[list[pluggy.HookImpl], list[AuthHandle]]:
+        """One ``authenticate`` implementation per auth plugin, in the registry's order
+        (``tryfirst``/``trylast`` honoured), each calling the plugin through its handle
+        (bulkhead, deadline, errors, host wrappers); and the handles in pluggy's call
+        order (the reverse). Cached until the next register or unregister."""
+        generation, impls, handles = self._auth_order
+        if generation == self.registry.generation:
+            return impls, handles
+        with self._lock:
+            generation = self.registry.generation
+            impls, handles = [], []
+            for impl in self.registry.hook.authenticate.get_hookimpls():
+                slot = self._slots.get(impl.plugin_name)
+                if slot is None or is_wrapper(impl):
+                    continue
+                handle = AuthHandle(slot)
+                call = _authenticate_by(handle)
+                impls.append(pluggy.HookImpl(impl.plugin, impl.plugin_name, call, impl.opts))
+                handles.insert(0, handle)
+            self._auth_order = (generation, impls, handles)
+        return impls, handles
 
     def authenticate(self, credentials: Mapping[str, str]) -> Identity | None:
         """Ask the auth plugins in turn; the first that recognises the credentials answers.
 
-        Returns ``None`` when none does. An auth plugin that rejects credentials of its
-        kind raises :class:`~weaviate_ext.AuthenticationError`, which is passed on.
+        pluggy's ``firstresult`` call of ``authenticate`` over the auth plugins, in its
+        order (the last loaded first; ``tryfirst``/``trylast`` honoured). Returns
+        ``None`` when none does. An auth plugin that rejects credentials of its kind
+        raises :class:`~weaviate_ext.AuthenticationError`, which is passed on.
         """
-        for handle in self._auth_handles():
-            identity = handle.authenticate(credentials)
-            if identity is not None:
-                return identity
-        return None
+        if not isinstance(credentials, Mapping):
+            raise InvalidInput(f"credentials must be a mapping, got {type(credentials).__name__}")
+        kwargs = {"credentials": credentials, "deadline": None}
+        impls, _ = self._auth_plugins()
+        identity = self.registry._hookexec("authenticate", impls, kwargs, True)
+        return identity  # type: ignore[return-value]
 
     def authorize(self, identity: Identity, resource: str, action: str) -> bool:
-        """Ask every auth plugin: one deny wins; at least one allow is needed."""
+        """Ask every auth plugin (in ``authenticate``'s order): one deny wins; at least
+        one allow is needed."""
         allowed = False
-        for handle in self._auth_handles():
+        for handle in self._auth_plugins()[1]:
             decision = handle.authorize(identity, resource, action)
             if decision is False:
                 return False
@@ -693,7 +739,7 @@ class PluginManager:
             if live is None:
                 continue
             spec = live.manifest.spec
-            status, reason = _runtime_status(live.obj)
+            status, reason = _runtime_status(live)
             rows[name] = PluginStatus(
                 name,
                 status,
@@ -702,7 +748,7 @@ class PluginManager:
                 spec.type,
                 spec.runtime,
                 reason=reason,
-                isolation=self.builder.isolation(spec.runtime, live.obj),
+                isolation=self.builder.isolation(live.manifest, live.obj),
                 permissions=describe(live.manifest, self.builder.grants.for_plugin(name)),
             )
         return [rows[n] for n in sorted(rows)]

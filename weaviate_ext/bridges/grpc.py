@@ -26,7 +26,7 @@ from typing import Any
 import grpc
 
 from weaviate_ext.errors import PluginLoadError
-from weaviate_ext.grpc.client import ProcessConnection, make_plugin_object
+from weaviate_ext.grpc.client import GrpcPlugin, ProcessConnection, make_plugin_object
 from weaviate_ext.grpc.confine import describe
 from weaviate_ext.grpc.connection import StartError
 from weaviate_ext.grpc.protocol import dumps
@@ -185,3 +185,14 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
         supervisor.methods,
         spec.capabilities.dimensions,
     )
+
+
+@hookimpl
+def weaviate_ext_isolation(manifest: Manifest, plugin: object) -> str | None:
+    """The plugin object's own text (a remote service: ``process``; a supervised process:
+    the confinement actually applied, e.g. ``process+landlock(fs,tcp)+netns: ...``),
+    else :data:`ISOLATION`."""
+    if manifest.spec.runtime != RUNTIME:
+        return None
+    told = plugin.isolation if isinstance(plugin, GrpcPlugin) else None
+    return told if isinstance(told, str) else ISOLATION

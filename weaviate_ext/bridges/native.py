@@ -311,3 +311,9 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     warn_unenforced(manifest, (), log, "a native library runs in the host process")
     plugin: CAbiPlugin = PLUGIN_CLASSES[kind](NativeBackend(manifest, lib, resolved, exports))
     return plugin
+
+
+@hookimpl
+def weaviate_ext_isolation(manifest: Manifest) -> str | None:
+    """A native library runs in the host's process, unsandboxed."""
+    return NativeBackend.isolation if manifest.spec.runtime == RUNTIME else None

@@ -156,3 +156,9 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     warn_unenforced(manifest, (), log, "the python runtime runs in the host process")
     log.info("plugin %s runs in the host process (python runtime, not sandboxed)", manifest.name)
     return resolve(manifest)
+
+
+@hookimpl
+def weaviate_ext_isolation(manifest: Manifest) -> str | None:
+    """A Python plugin runs in the host's process: :data:`ISOLATION`."""
+    return ISOLATION if manifest.spec.runtime == RUNTIME else None

@@ -12,7 +12,9 @@ A plugin is a ``.wasm`` module implementing ``hookspecs/weaviate_plugin.h``. The
   that traps is discarded and a fresh one takes its place on the next call;
 * limits each instance's linear memory to ``resources.memory``;
 * interrupts a call at its deadline (epoch interruption: a ticker thread advances the
-  engine's epoch every :data:`TICK` seconds);
+  engine's epoch every :data:`TICK` seconds): the call's deadline, else the plugin's
+  default (``spec.timeout``, else the manager's ``default_timeout``); no deadline
+  (``None``) arms no epoch deadline at all (:data:`NO_DEADLINE`);
 * gives the module WASI with nothing in it -- no arguments, no environment, no files
   -- except the environment variables named in ``spec.permissions.env`` and the
   directories in ``spec.permissions.directories``; its stdout and stderr go to the
@@ -67,7 +69,7 @@ from weaviate_ext.hookspecs import hookimpl
 from weaviate_ext.manifest import Manifest, PluginConfig
 
 __all__ = [
-    "DEFAULT_TIMEOUT",
+    "NO_DEADLINE",
     "RUNTIME",
     "TICK",
     "WASMTIME_VERSION",
@@ -83,8 +85,19 @@ RUNTIME = "wasm"
 
 log = logging.getLogger("weaviate_ext")
 
-DEFAULT_TIMEOUT = 30.0
-"""Seconds a call may run when neither the call, the manifest nor the manager says."""
+NO_DEADLINE = 1 << 62
+"""The epoch deadline (in ticks from now) armed for a call without a deadline: never
+reached (at :data:`TICK` seconds a tick, over a billion years), and far from wrapping
+wasmtime's u64 epoch arithmetic."""
+
+
+def ticks(seconds: float | None) -> int:
+    """Epoch ticks for ``seconds`` from now (at least one, plus one of slack);
+    :data:`NO_DEADLINE` for ``None`` (no deadline)."""
+    if seconds is None or math.isinf(seconds):
+        return NO_DEADLINE
+    return max(1, math.ceil(seconds / TICK)) + 1
+
 
 MAX_POOL = 8
 
@@ -105,7 +118,7 @@ class WasmInstance:
         store = self.store = wasmtime.Store(eng)
         if backend.memory_limit is not None:
             store.set_limits(memory_size=backend.memory_limit)
-        store.set_epoch_deadline(backend.ticks(backend.setup_timeout))
+        store.set_epoch_deadline(ticks(backend.timeout))
         logger = logging.getLogger(f"weaviate_ext.plugin.{backend.name}")
         self.stdout = LogStream(logger, logging.INFO, "stdout")
         self.stderr = LogStream(logger, logging.WARNING, "stderr")
@@ -323,17 +336,23 @@ class _Call:
         self.hook = hook
         self.deadline = deadline
         self.instance: WasmInstance | None = None
-        self.timeout = DEFAULT_TIMEOUT
+        self.timeout: float | None = backend.timeout
 
     def __enter__(self) -> WasmInstance:
         backend, deadline = self.backend, self.deadline
-        remaining = timeout = DEFAULT_TIMEOUT
-        if deadline is not None and deadline.timeout is not None:
-            timeout = deadline.timeout
-            remaining = deadline.remaining()
+        # the call's deadline; a hook called without one gets the plugin's default
+        timeout = backend.timeout if deadline is None else deadline.timeout
         self.timeout = timeout
+        if timeout is None:  # no deadline: wait for an instance, arm no epoch deadline
+            remaining: float | None = None
+        elif deadline is None:
+            remaining = timeout
+        else:
+            remaining = deadline.remaining()
         try:
-            instance = backend._idle.get(timeout=max(remaining, 0.001))
+            instance = backend._idle.get(
+                timeout=None if remaining is None else max(remaining, 0.001)
+            )
         except queue.Empty:
             raise DeadlineExceeded(
                 backend.name,
@@ -345,14 +364,17 @@ class _Call:
                 instance = backend._initialised(backend._instantiate())
             except PluginLoadError as exc:
                 backend._release(None)
+                why = exc.describe(known=backend.name, reference=False)
                 raise PluginCrashed(
-                    backend.name, self.hook, f"cannot replace an instance: {exc}"
+                    backend.name, self.hook, f"cannot replace an instance: {why}"
                 ) from None
             except BaseException:
                 backend._release(None)
                 raise
         self.instance = instance
-        instance.set_deadline(max(1, math.ceil(remaining / TICK)) + 1)  # backend.ticks()
+        instance.set_deadline(
+            NO_DEADLINE if remaining is None else max(1, math.ceil(remaining / TICK)) + 1
+        )  # ticks(remaining), inlined: it runs on every call
         return instance
 
     def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
@@ -377,7 +399,13 @@ class WasmBackend:
 
     isolation = "sandboxed (wasmtime: WASI deny-by-default, memory limit, call deadline)"
 
-    def __init__(self, manifest: Manifest, module: wasmtime.Module, exports: frozenset[str]):
+    def __init__(
+        self,
+        manifest: Manifest,
+        module: wasmtime.Module,
+        exports: frozenset[str],
+        timeout: float | None = None,
+    ):
         spec = manifest.spec
         self.name = manifest.name
         self.module = module
@@ -385,7 +413,10 @@ class WasmBackend:
         self.memory_limit = spec.resources.memory
         cpu = spec.resources.cpu
         self.size = 2 if cpu is None else max(1, min(MAX_POOL, math.ceil(cpu)))
-        self.setup_timeout = spec.timeout or DEFAULT_TIMEOUT
+        self.timeout = timeout
+        """The plugin's default deadline in seconds (``spec.timeout``, else the manager's
+        ``default_timeout``; ``None``: none): for starting and initialising instances, and
+        for a hook called without a deadline."""
         self.env = [(k, os.environ[k]) for k in spec.permissions.env if k in os.environ]
         self.directories: list[tuple[str, str, bool]] = []
         for grant in spec.permissions.directories:
@@ -413,9 +444,9 @@ class WasmBackend:
             raise
 
     @staticmethod
-    def ticks(seconds: float) -> int:
-        """Epoch ticks for ``seconds`` from now (at least one)."""
-        return max(1, math.ceil(seconds / TICK)) + 1
+    def ticks(seconds: float | None) -> int:
+        """Epoch ticks for ``seconds`` from now (:func:`ticks`)."""
+        return ticks(seconds)
 
     def fast_path_failed(self, reason: str) -> None:
         """Use wasmtime-py's calls from now on, and say why (once per backend)."""
@@ -447,7 +478,7 @@ class WasmBackend:
 
     def _initialised(self, instance: WasmInstance) -> WasmInstance:
         assert self._config is not None
-        instance.set_deadline(self.ticks(self.setup_timeout))
+        instance.set_deadline(ticks(self.timeout))
         try:
             status = instance.call("wv_init", (self._config,))
         except (wasmtime.Trap, wasmtime.WasmtimeError, RawTrap) as exc:
@@ -490,7 +521,7 @@ class WasmBackend:
         return used >= limit * 0.9 or used + 4 * 1024 * 1024 >= limit
 
     def _trap_error(
-        self, instance: WasmInstance, hook: str, exc: Exception, timeout: float
+        self, instance: WasmInstance, hook: str, exc: Exception, timeout: float | None
     ) -> PluginCallError:
         interrupted = (
             exc.interrupt
@@ -498,7 +529,8 @@ class WasmBackend:
             else isinstance(exc, wasmtime.Trap) and exc.trap_code == wasmtime.TrapCode.INTERRUPT
         )
         if interrupted:
-            return DeadlineExceeded(self.name, hook, f"interrupted at its deadline of {timeout:g}s")
+            limit = "its deadline" if timeout is None else f"its deadline of {timeout:g}s"
+            return DeadlineExceeded(self.name, hook, f"interrupted at {limit}")
         if self._near_limit(instance):
             return ResourceLimitExceeded(
                 self.name,
@@ -522,8 +554,11 @@ class WasmBackend:
 
 
 @hookimpl
-def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object | None:
-    """Compile (or fetch from the cache) and instantiate a ``runtime: wasm`` plugin."""
+def weaviate_ext_make_plugin(
+    manifest: Manifest, config: PluginConfig, timeout: float | None
+) -> object | None:
+    """Compile (or fetch from the cache) and instantiate a ``runtime: wasm`` plugin;
+    ``timeout`` (``None``: no deadline) bounds starting it and each call without one."""
     if manifest.spec.runtime != RUNTIME:
         return None
     name, kind = manifest.name, manifest.spec.type
@@ -531,7 +566,7 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     started = time.perf_counter()
     module, hit = compile_module(name, data, digest)
     exports = check_module(name, kind, module)
-    backend = WasmBackend(manifest, module, exports)
+    backend = WasmBackend(manifest, module, exports, timeout)
     log.info(
         "plugin %s: wasm module %s (%s, %.1f ms), %d instance(s), memory limit %s",
         name,
@@ -543,3 +578,11 @@ def weaviate_ext_make_plugin(manifest: Manifest, config: PluginConfig) -> object
     )
     plugin: CAbiPlugin = PLUGIN_CLASSES[kind](backend)
     return plugin
+
+
+@hookimpl
+def weaviate_ext_isolation(manifest: Manifest, plugin: object) -> str | None:
+    """A wasm plugin runs in wasmtime's sandbox: :attr:`WasmBackend.isolation`."""
+    if manifest.spec.runtime != RUNTIME:
+        return None
+    return plugin.isolation if isinstance(plugin, CAbiPlugin) else WasmBackend.isolation
