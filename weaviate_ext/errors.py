@@ -7,9 +7,10 @@ contain a secret configuration value.
 
 from __future__ import annotations
 
+import copy
 import re
-from collections.abc import Iterable, Sequence
-from typing import ClassVar
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, ClassVar, Literal, Self
 
 import attrs
 
@@ -32,7 +33,18 @@ def troubleshooting_section(error: type[BaseException] | BaseException) -> str:
 
 
 class WeaviateExtError(Exception):
-    """Base class of every error raised by weaviate-ext."""
+    """Base class of every error raised by weaviate-ext.
+
+    Every error carries its facts as fields: ``plugin`` (the plugin's name, or ``None``),
+    ``hook`` (the hook being called, or ``None``) and ``reason`` (what went wrong, without
+    the plugin's name and without a troubleshooting reference). Its message is formatted
+    from them here, in :meth:`describe`, and nowhere else; code that needs part of a
+    message reads the fields (or :meth:`describe`), never ``str(exc)``.
+
+    :param reason: what went wrong (the only positional argument, as for ``Exception``).
+    :param plugin: the plugin it concerns, if any.
+    :param hook: the hook it concerns, if any.
+    """
 
     # Every message ends with " (see docs/troubleshooting.md#<class name, lowercased>)",
     # the section that explains the error. A reference inside a wrapped error's message
@@ -41,16 +53,95 @@ class WeaviateExtError(Exception):
     # on credentials) keep them bare: ``reference_in_message = False``.
     reference_in_message: ClassVar[bool] = True
     section: ClassVar[str] = "weaviateexterror"
+    layout: ClassVar[Layout] = "where: reason"
+    """How :meth:`describe` puts the fields together (see :data:`Layout`)."""
+
+    plugin: str | None
+    hook: str | None
+    reason: str
 
     def __init_subclass__(cls, **kwargs: object) -> None:
         super().__init_subclass__(**kwargs)
         cls.section = cls.__name__.lower()
 
+    def __init__(
+        self, reason: str = "", *, plugin: str | None = None, hook: str | None = None
+    ) -> None:
+        self.plugin = plugin
+        self.hook = hook
+        self.reason = _REFERENCE.sub("", str(reason))
+        super().__init__(self.describe(reference=False))
+
+    def describe(self, *, known: str | None = None, reference: bool | None = None) -> str:
+        """The message, formatted from the fields.
+
+        :param known: a plugin the reader already knows the error is about (for example
+            because the text goes into that plugin's own error or status row): when it
+            is :attr:`plugin`, the ``plugin 'name'`` part is left out.
+        :param reference: whether to end with the troubleshooting reference; the
+            default is the class's ``reference_in_message``.
+        """
+        plugin = None if known is not None and known == self.plugin else self.plugin
+        text = _compose(self.layout, plugin, self.hook, self.reason)
+        if reference is None:
+            reference = self.reference_in_message
+        return f"{text} (see {troubleshooting_section(self)})" if reference else text
+
     def __str__(self) -> str:
-        text = super().__str__()
-        if not self.reference_in_message:
-            return text
-        return f"{_REFERENCE.sub('', text)} (see {TROUBLESHOOTING_PAGE}#{self.section})"
+        return self.describe()
+
+    def redacted(self, scrub: Callable[[str], str]) -> Self:
+        """This error with ``scrub`` applied to its reason: ``self`` when that changes
+        nothing, else a copy of the same class (so a caller still sees what kind of
+        failure it was) that does not chain the original."""
+        reason = scrub(self.reason)
+        if reason == self.reason:
+            return self
+        clean = copy.copy(self)
+        clean.reason = reason
+        clean.args = (clean.describe(reference=False),)
+        return clean
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Subclass constructors take their fields positionally (``PluginCallError(plugin,
+        # hook, message)``), not the message ``args`` holds: rebuild from the fields.
+        return (_restore, (type(self), self.args, self.__dict__.copy()))
+
+
+Layout = Literal["where: reason", "where reason", "plugin: reason", "reason"]
+"""How an error class puts its fields into its message:
+
+- ``"where: reason"``: ``plugin 'p' hook: reason`` (``plugin 'p': reason`` without a
+  hook, ``hook: reason`` without a plugin, ``reason`` without either);
+- ``"where reason"``: ``plugin 'p' reason``, the reason saying what the plugin is;
+- ``"plugin: reason"``: ``plugin 'p': reason``, the hook not shown;
+- ``"reason"``: the reason alone (it names the plugin itself).
+"""
+
+
+def _compose(layout: Layout, plugin: str | None, hook: str | None, reason: str) -> str:
+    """The message of an error, without its reference: the one place that formats them."""
+    if layout == "reason":
+        return reason
+    parts = []
+    if plugin is not None:
+        parts.append(f"plugin {plugin!r}")
+    if hook and layout != "plugin: reason":
+        parts.append(hook)
+    where = " ".join(parts)
+    if not where:
+        return reason
+    if not reason:
+        return where
+    return f"{where} {reason}" if layout == "where reason" else f"{where}: {reason}"
+
+
+def _restore(cls: type[WeaviateExtError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    """Unpickle an error of the framework (see :meth:`WeaviateExtError.__reduce__`)."""
+    error = cls.__new__(cls)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 @attrs.frozen
@@ -91,18 +182,33 @@ class ManifestError(WeaviateExtError):
 
 
 class ConfigError(WeaviateExtError):
-    """A plugin's configuration does not fit the manifest's config schema."""
+    """A plugin's configuration does not fit the manifest's config schema.
+
+    ``ConfigError(reason, plugin=name)``: ``plugin 'name': reason``.
+    """
 
     reference_in_message = False  # exact messages: the key and the reference
 
 
-class PluginLoadError(WeaviateExtError):
-    """A plugin could not be loaded; ``name`` says which, the message says why."""
+class _Named:
+    """``name``: the same as ``plugin``, the field's older name on lookup and load errors."""
 
-    def __init__(self, name: str, reason: str) -> None:
-        self.name = name
-        self.reason = reason
-        super().__init__(f"plugin {name!r}: {reason}")
+    plugin: str | None
+
+    @property
+    def name(self) -> str:
+        """The plugin's name (an alias of ``plugin``)."""
+        return self.plugin or ""
+
+
+class PluginLoadError(_Named, WeaviateExtError):
+    """A plugin could not be loaded; ``plugin`` (alias ``name``) says which, ``reason`` why.
+
+    ``PluginLoadError(name, reason)``: ``plugin 'name': reason``.
+    """
+
+    def __init__(self, name: str, reason: str, *, hook: str | None = None) -> None:
+        super().__init__(reason, plugin=name, hook=hook)
 
 
 class RuntimeNotAvailable(PluginLoadError):
@@ -128,7 +234,12 @@ class PermissionNotGranted(PluginLoadError):
 
 
 class InvalidInput(WeaviateExtError, ValueError):
-    """A host passed a value a plugin type does not accept (a non-str text, an empty key)."""
+    """A host passed a value a plugin type does not accept (a non-str text, an empty key).
+
+    ``InvalidInput(reason)`` when the framework refuses the value before any plugin sees
+    it; ``InvalidInput(reason, plugin=name, hook=hook)`` when a plugin refused it:
+    ``plugin 'name' hook: reason``.
+    """
 
 
 class AuthenticationError(WeaviateExtError):
@@ -139,43 +250,56 @@ class AuthenticationError(WeaviateExtError):
     """
 
     reference_in_message = False  # the plugin's verdict, passed to the client as it is
+    layout = "plugin: reason"  # the hook (``hook``) is always authenticate: not repeated
+
+    def __init__(
+        self, reason: str = "", *, plugin: str | None = None, hook: str | None = None
+    ) -> None:
+        super().__init__(reason, plugin=plugin, hook=hook)
 
 
-class PluginNotFound(WeaviateExtError, LookupError):
-    """No plugin of that name is loaded or installed."""
+class PluginNotFound(_Named, WeaviateExtError, LookupError):
+    """No plugin of that name (``plugin``, alias ``name``) is loaded or installed."""
+
+    layout = "reason"  # the reason names the plugin: "no plugin named 'x' (loaded: ...)"
 
     def __init__(self, name: str, available: Iterable[str]) -> None:
-        self.name = name
         self.available = tuple(sorted(available))
         listed = ", ".join(self.available) if self.available else "none"
-        super().__init__(f"no plugin named {name!r} (loaded: {listed})")
+        super().__init__(f"no plugin named {name!r} (loaded: {listed})", plugin=name)
 
 
-class PluginTypeError(WeaviateExtError, TypeError):
+class PluginTypeError(_Named, WeaviateExtError, TypeError):
     """A plugin was asked for as one type but is another."""
 
+    layout = "where reason"  # plugin 'x' is a vectorizer, not a reranker
+
     def __init__(self, name: str, actual: str, wanted: str) -> None:
-        self.name = name
         self.actual = actual
         self.wanted = wanted
-        super().__init__(f"plugin {name!r} is a {actual}, not a {wanted}")
+        super().__init__(f"is a {actual}, not a {wanted}", plugin=name)
 
 
-class PluginNotLoaded(WeaviateExtError):
+class PluginNotLoaded(_Named, WeaviateExtError):
     """The plugin behind a handle was unloaded or the manager was closed."""
 
+    layout = "where reason"  # plugin 'x' is not loaded (...)
+
     def __init__(self, name: str) -> None:
-        self.name = name
-        super().__init__(f"plugin {name!r} is not loaded (it was unloaded or the manager closed)")
+        super().__init__("is not loaded (it was unloaded or the manager closed)", plugin=name)
 
 
 class PluginCallError(WeaviateExtError):
-    """A call into a plugin failed. ``plugin`` and ``hook`` say where."""
+    """A call into a plugin failed. ``plugin`` and ``hook`` say where, ``reason`` what.
+
+    ``PluginCallError(plugin, hook, message)``: ``plugin 'plugin' hook: message``.
+    """
+
+    plugin: str
+    hook: str
 
     def __init__(self, plugin: str, hook: str, message: str) -> None:
-        self.plugin = plugin
-        self.hook = hook
-        super().__init__(f"plugin {plugin!r} {hook}: {message}")
+        super().__init__(message, plugin=plugin, hook=hook)
 
 
 class DeadlineExceeded(PluginCallError, TimeoutError):

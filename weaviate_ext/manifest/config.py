@@ -220,14 +220,14 @@ class PluginConfig(Mapping[str, Any]):
         try:
             return self._values[key]
         except KeyError:
-            raise ConfigError(f"{self._prefix()}config key {key!r} is not set") from None
-
-    def _prefix(self) -> str:
-        return f"plugin {self._plugin!r}: " if self._plugin else ""
+            raise ConfigError(
+                f"config key {key!r} is not set", plugin=self._plugin or None
+            ) from None
 
     def _wrong_type(self, key: str, value: Any, expected: str) -> NoReturn:
         raise ConfigError(
-            f"{self._prefix()}config key {key!r} is {type_name(value)}, not {expected}"
+            f"config key {key!r} is {type_name(value)}, not {expected}",
+            plugin=self._plugin or None,
         )
 
 
@@ -477,11 +477,11 @@ def resolve_config(
         values = {}
     if not isinstance(values, Mapping):
         raise ConfigError(
-            f"plugin {manifest.name!r}: config must be a mapping of key to value, "
-            f"not {type_name(values)}"
+            f"config must be a mapping of key to value, not {type_name(values)}",
+            plugin=manifest.name,
         )
     resolver = _Resolver(manifest, os.environ if environ is None else environ, default_reference)
     resolved = resolver.resolve(values)
     if resolver.problems:
-        raise ConfigError(f"plugin {manifest.name!r}: " + "; ".join(resolver.problems))
+        raise ConfigError("; ".join(resolver.problems), plugin=manifest.name)
     return PluginConfig(resolved, plugin=manifest.name)

@@ -48,7 +48,7 @@ def read_host_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, An
     try:
         loaded, positions = read_yaml(data, filename, expected=HOST_CONFIG_TOP, allow_empty=True)
     except ManifestError as exc:
-        raise ConfigError(str(exc)) from None
+        raise ConfigError(exc.reason) from None
     config: dict[str, dict[str, Any]] = {}
     grants = loaded.pop(GRANTS_KEY, None)
     for name, values in loaded.items():

@@ -91,7 +91,7 @@ def unauthorized() -> ApiError:
 def from_framework(exc: WeaviateExtError) -> ApiError:
     """The HTTP answer for an error of the framework (a plugin call, a lookup)."""
     message = " ".join(str(exc).split()) or type(exc).__name__
-    plugin = getattr(exc, "plugin", None) or getattr(exc, "name", None)
+    plugin = exc.plugin
     if isinstance(exc, InvalidInput):
         return ApiError(422, message, plugin=plugin)
     if isinstance(exc, PluginNotFound):
