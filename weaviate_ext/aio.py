@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable, Coroutine
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, ParamSpec, TypeVar, cast
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,4 +27,4 @@ def awaitable(
 
     run.__name__ = run.__qualname__ = f"a{method.__name__}"
     run.__doc__ = f"Awaitable :meth:`{method.__name__}`: runs it without blocking the loop."
-    return run
+    return cast("Callable[Concatenate[S, P], Coroutine[Any, Any, T]]", run)

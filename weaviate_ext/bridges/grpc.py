@@ -31,7 +31,8 @@ from weaviate_ext.grpc.confine import describe
 from weaviate_ext.grpc.connection import StartError
 from weaviate_ext.grpc.protocol import dumps
 from weaviate_ext.grpc.remote import RemoteConnection, RemoteService, parse_target
-from weaviate_ext.grpc.supervisor import PluginProcess, Settings
+from weaviate_ext.grpc.settings import Settings
+from weaviate_ext.grpc.supervisor import PluginProcess
 from weaviate_ext.hookspecs import hookimpl
 from weaviate_ext.limits import warn_unenforced
 from weaviate_ext.manifest import Manifest, PluginConfig

@@ -33,7 +33,7 @@ class Stubs:
     def __init__(self, channel: grpc.Channel, plugin_type: str) -> None:
         self.channel = channel
         self.service: Any = getattr(pb_grpc, f"{SERVICES[plugin_type]}Stub")(channel)
-        self.plugin = pb_grpc.PluginStub(channel)
+        self.plugin = pb_grpc.PluginStub(channel)  # type: ignore[no-untyped-call]  # generated
         self.health = health_pb2_grpc.HealthStub(channel)
 
     def healthy(self, timeout: float) -> bool:

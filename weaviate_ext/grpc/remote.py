@@ -307,7 +307,8 @@ class RemoteService:
         interval = self.settings.health_interval
         if replica.failures <= 1:
             return interval
-        return min(max(interval, self.settings.backoff_max), interval * 2 ** (replica.failures - 1))
+        longest = max(interval, self.settings.backoff_max)
+        return float(min(longest, interval * 2 ** (replica.failures - 1)))
 
     def _start(self, replica: Replica) -> None:
         """Info, Init, health SERVING on this replica; into rotation if they pass."""

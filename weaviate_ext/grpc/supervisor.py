@@ -494,7 +494,7 @@ class PluginProcess:
                     settings.backoff_initial * 2 ** max(0, self.failures - 1), settings.backoff_max
                 )
                 self._cond.wait_for(lambda: self.state is State.CLOSED, timeout=delay)
-                if self.state is State.CLOSED:
+                if self._closed():
                     return
             try:
                 generation = self._launch()
@@ -505,7 +505,7 @@ class PluginProcess:
                 self.log.warning("%s", self.reason)
                 continue
             with self._cond:
-                if self.state is State.CLOSED:
+                if self._closed():
                     closing = generation
                 else:
                     self.current = generation
@@ -537,6 +537,11 @@ class PluginProcess:
             if self.state is State.CLOSED:
                 raise NotServing("it was stopped")
             raise NotServing(f"it is restarting after a crash ({self.reason})")
+
+    def _closed(self) -> bool:
+        """Whether the plugin was closed (read afresh: another thread may close it
+        while this one waits)."""
+        return self.state is State.CLOSED
 
     def _settled(self) -> bool:
         """Whether a call can be placed (or refused) now: not starting or restarting, and

@@ -123,7 +123,7 @@ class GeneratorHandle(PluginHandle):
     plugin_type = "generator"
     __slots__ = ()
 
-    def generate(self, prompt: str, *, timeout: float | None = None, **options: Any) -> str:
+    def generate(self, /, prompt: str, *, timeout: float | None = None, **options: Any) -> str:
         """The whole answer for ``prompt``; ``options`` go to the plugin as a mapping."""
         require_str(prompt, "prompt")
 

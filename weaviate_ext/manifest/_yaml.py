@@ -100,7 +100,7 @@ class _Loader(yaml.SafeLoader):
         self.depth = 0
 
     def compose_node(self, parent: Node | None, index: Any) -> Node | None:
-        event = self.peek_event()
+        event = self.peek_event()  # type: ignore[no-untyped-call]  # (types-PyYAML)
         line = event.start_mark.line + 1 if event.start_mark else 1
         if isinstance(event, AliasEvent):
             _fail(self.filename, line, f"YAML aliases (*{event.anchor}) are not allowed")
@@ -118,12 +118,12 @@ class _Loader(yaml.SafeLoader):
 def _compose(text: str, filename: str) -> Node | None:
     loader = _Loader(text, filename)
     try:
-        loader.get_event()  # StreamStartEvent
+        loader.get_event()  # type: ignore[no-untyped-call]  # StreamStartEvent
         if loader.check_event(yaml.StreamEndEvent):
             return None
         node = loader.compose_document()
         if not loader.check_event(yaml.StreamEndEvent):
-            event = loader.peek_event()
+            event = loader.peek_event()  # type: ignore[no-untyped-call]
             line = event.start_mark.line + 1 if event.start_mark else 1
             _fail(filename, line, "the file holds several YAML documents; expected one")
         return node

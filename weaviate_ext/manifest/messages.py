@@ -122,7 +122,7 @@ def _message(error: ValidationError, field: str) -> str:
         return "must not be empty" if value == 1 else f"must have at least {value} items"
     if kind == "uniqueItems":
         return "must not repeat an item"
-    text = error.message
+    text = str(error.message)
     return text if len(text) <= 200 else text[:197] + "..."
 
 

@@ -175,7 +175,7 @@ def build_server(plugin: PluginBase, max_workers: int = 8) -> tuple[grpc.Server,
     health_servicer = health.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     plugin_service = _PluginService(plugin, health_servicer)
-    pb_grpc.add_PluginServicer_to_server(plugin_service, server)
+    pb_grpc.add_PluginServicer_to_server(plugin_service, server)  # type: ignore[no-untyped-call]
     handlers = {
         rpc: staticmethod(
             _guard_stream(plugin, rpc) if rpc == "GenerateStream" else _guard_unary(plugin, rpc)

@@ -131,7 +131,7 @@ class Metrics:
         registry = self.registry
         if os.environ.get(MULTIPROC_ENV):
             registry = CollectorRegistry()
-            multiprocess.MultiProcessCollector(registry)
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         return _Endpoint(make_asgi_app(registry))
 
 

@@ -115,7 +115,7 @@ def is_whole_record(value: bytes) -> bool:
     if hashlib.sha256(body).digest() != digest:
         return False
     meta_len, dims = HEADER.unpack_from(body)
-    return len(body) == HEADER.size + meta_len + 4 * dims
+    return bool(len(body) == HEADER.size + meta_len + 4 * dims)
 
 
 def expected_state(last_acked: int) -> dict[str, int]:

@@ -34,7 +34,8 @@ def _check_vector(vector: Any, dims: int, what: str) -> np.ndarray:
     expect(vector.dtype == np.float32, f"{what} has dtype {vector.dtype}, not float32")
     expect(vector.shape == (dims,), f"{what} has shape {vector.shape}, expected ({dims},)")
     expect(bool(np.all(np.isfinite(vector))), f"{what} contains NaN or infinity")
-    return vector
+    checked: np.ndarray = vector
+    return checked
 
 
 def _check_matrix(matrix: Any, rows: int, dims: int, what: str) -> np.ndarray:
@@ -44,7 +45,8 @@ def _check_matrix(matrix: Any, rows: int, dims: int, what: str) -> np.ndarray:
         matrix.shape == (rows, dims), f"{what} has shape {matrix.shape}, expected ({rows}, {dims})"
     )
     expect(bool(np.all(np.isfinite(matrix))), f"{what} contains NaN or infinity")
-    return matrix
+    checked: np.ndarray = matrix
+    return checked
 
 
 def _rows_match(batch: np.ndarray, singles: Sequence[np.ndarray]) -> list[int]:
