@@ -9,7 +9,7 @@ import yaml
 
 from weaviate_ext import dependencies
 from weaviate_ext._version import __version__
-from weaviate_ext.errors import DependencyError, PluginLoadError
+from weaviate_ext.errors import DependencyError, PluginLoadError, WeaviateExtError
 from weaviate_ext.manifest import FRAMEWORK_NAME, Manifest, parse_manifest
 
 
@@ -149,3 +149,63 @@ def test_dependents_lists_loaded_plugins_that_declare_the_dependency() -> None:
     }
     assert dependencies.dependents("lib", loaded) == ["a-app", "b-app"]
     assert dependencies.dependents("nobody-uses-me", loaded) == []
+
+
+# -- the manager's loading steps ------------------------------------------------------------
+
+
+def test_load_in_order_loads_dependencies_first_and_skips_dependents_of_failures() -> None:
+    app, lib, base = (
+        manifest("app", ("lib", "^1")),
+        manifest("lib", ("base", "^1")),
+        manifest("base"),
+    )
+    other = manifest("other", ("broken", "^1"))
+    failed: dict[str, WeaviateExtError] = {"broken": PluginLoadError("broken", "bad manifest")}
+    calls: list[str] = []
+    loaded = dependencies.load_in_order(
+        [app, other, lib, base], failed, lambda m: calls.append(m.name)
+    )
+    assert loaded == calls == ["base", "lib", "app"]
+    assert "depends on 'broken', which failed to load" in str(failed["other"])
+
+
+def test_load_in_order_reports_a_load_error_and_its_dependents() -> None:
+    def load(m: Manifest) -> None:
+        if m.name == "lib":
+            raise RuntimeError("boom")
+
+    failed: dict[str, WeaviateExtError] = {}
+    loaded = dependencies.load_in_order(
+        [manifest("app", ("lib", "^1")), manifest("lib")], failed, load
+    )
+    assert loaded == []
+    assert "RuntimeError: boom" in str(failed["lib"])
+    assert isinstance(failed["app"], DependencyError)
+
+
+def test_unload_order_is_dependents_first() -> None:
+    loaded = {m.name: m for m in (manifest("base"), manifest("app", ("base", "^1")))}
+    assert dependencies.unload_order(loaded) == ["app", "base"]
+
+
+def test_check_dependents_refuses_a_version_outside_a_dependent_range() -> None:
+    loaded = {"app": manifest("app", ("lib", "^1.2"))}
+    dependencies.check_dependents(manifest("lib", version="1.9.0"), loaded)
+    with pytest.raises(DependencyError, match="version 2.0.0 is outside 'app'"):
+        dependencies.check_dependents(manifest("lib", version="2.0.0"), loaded)
+
+
+def test_load_needed_loads_installed_dependencies_once_and_sees_cycles() -> None:
+    app = manifest("app", ("lib", "^1"), ("loaded", "^1"), ("elsewhere", "^1"))
+    asked: list[str] = []
+    dependencies.load_needed(app, {"loaded"}, {"lib", "loaded"}, set(), asked.append)
+    assert asked == ["lib"]
+    with pytest.raises(DependencyError, match="dependency cycle with 'lib'"):
+        dependencies.load_needed(app, set(), {"lib"}, {"lib"}, asked.append)
+
+    def failing(name: str) -> None:
+        raise PluginLoadError(name, "cannot import")
+
+    with pytest.raises(DependencyError, match="depends on 'lib', which failed to load"):
+        dependencies.load_needed(app, set(), {"lib"}, set(), failing)

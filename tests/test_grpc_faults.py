@@ -126,9 +126,8 @@ def test_runtime_status_of_a_stopped_process(host: PluginManager, tmp_path: Path
     assert state == "failed" and reason is not None and "stopped" in reason
 
 
-# Needs the manager's side (manager.plugins() asks the plugin object's runtime_status()
-# and shows a state other than "serving" with its reason): owned by the lead, see
-# weaviate_ext/manager.py _runtime_status. This test passes once that has landed.
+# manager.plugins() asks the plugin's plugin_runtime_status hook (weaviate_ext/status.py)
+# and shows a state other than "serving" with its reason.
 def test_failed_plugin_is_listed_as_failed_with_the_reason(
     host: PluginManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

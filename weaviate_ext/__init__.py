@@ -50,10 +50,11 @@ from weaviate_ext.handles import (
     VectorizerHandle,
 )
 from weaviate_ext.hookspecs import hookimpl, hookspec
-from weaviate_ext.manager import LoadResult, PluginManager, PluginStatus
+from weaviate_ext.manager import PluginManager
 from weaviate_ext.manifest import Manifest, PluginConfig, Secret, load_manifest
 from weaviate_ext.pipeline import Pipeline
 from weaviate_ext.stats import PluginStats
+from weaviate_ext.status import LoadResult, PluginStatus
 from weaviate_ext.types import Identity, RankResult
 
 __all__ = [

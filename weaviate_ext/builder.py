@@ -96,6 +96,18 @@ def check_hooks(
     return impls
 
 
+def check_replaces(old: Manifest, new: Manifest, path: object) -> None:
+    """Refuse a reload of ``old`` by a manifest (read from ``path``) of another name or
+    type."""
+    name = old.name
+    if new.name != name:
+        raise PluginLoadError(name, f"{path} defines {new.name!r}, not {name!r}")
+    if new.spec.type != old.spec.type:
+        raise PluginLoadError(
+            name, f"a reload cannot change its type ({old.spec.type} -> {new.spec.type})"
+        )
+
+
 def probe(candidate: LivePlugin) -> None:
     """One real call through a handle, so a version that cannot answer never serves.
 
@@ -127,11 +139,17 @@ class Builder:
         self.default_timeout = default_timeout
         self._bridges: dict[str, object] = {}
 
+    def check_enabled(self, name: str) -> None:
+        """Refuse a disabled plugin (the manager's ``disabled`` and
+        ``WEAVIATE_EXT_DISABLE``): the one disabled check, also made before an installed
+        package is imported."""
+        if name in self.disabled:
+            raise PluginDisabled(name, "is disabled (manager argument or WEAVIATE_EXT_DISABLE)")
+
     def check_allowed(self, manifest: Manifest) -> None:
         """Refuse a disabled plugin or a runtime this host does not accept."""
         name, runtime = manifest.name, manifest.spec.runtime
-        if name in self.disabled:
-            raise PluginDisabled(name, "is disabled (manager argument or WEAVIATE_EXT_DISABLE)")
+        self.check_enabled(name)
         if self.allowed_runtimes is not None and runtime not in self.allowed_runtimes:
             allowed = ", ".join(sorted(self.allowed_runtimes)) or "none"
             raise RuntimeNotAllowed(

@@ -1,4 +1,5 @@
-"""Finding installed plugins and runtimes through entry points, by name, lazily.
+"""Finding plugins: installed packages and runtimes through entry points, lazily, and
+the manifests in a directory.
 
 Like stevedore's named extension manager, names are read from the installed
 distributions' metadata first and a package is imported only when its name is asked
@@ -11,18 +12,27 @@ Two entry-point groups:
 * ``weaviate_ext.runtimes`` -- bridges. The entry point's name is the runtime's name
   (the ``spec.runtime`` of a manifest) and its object implements
   :func:`~weaviate_ext.hookspecs.weaviate_ext_make_plugin`.
+
+:class:`Packages` imports a plugin package when one of its names is first asked for and
+loads the manifests it ships; :func:`manifests_in` reads every ``plugin.yaml`` below a
+directory.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
 import attrs
 import importlib_metadata
+import pluggy
+
+from weaviate_ext import dependencies
+from weaviate_ext.errors import PluginLoadError, WeaviateExtError
+from weaviate_ext.manifest import Manifest, load_manifest
 
 log = logging.getLogger("weaviate_ext")
 
@@ -91,3 +101,94 @@ def manifest_paths(answers: Iterable[Any]) -> list[Path]:
                     raise ValueError(f"manifest {item!r} is not a file on disk")
                 paths.append(path)
     return paths
+
+
+def manifests_in(root: Path) -> tuple[list[Manifest], dict[str, WeaviateExtError]]:
+    """Every ``plugin.yaml`` below ``root`` (hidden directories skipped), read.
+
+    Returns the manifests and what failed: a manifest that cannot be read (by its path)
+    and a name defined twice (by name; the first definition stays in the list).
+    """
+    manifests: list[Manifest] = []
+    failed: dict[str, WeaviateExtError] = {}
+    seen: dict[str, Path] = {}
+    for path in sorted(root.rglob("plugin.yaml")):
+        if any(part.startswith(".") for part in path.relative_to(root).parts):
+            continue
+        try:
+            manifest = load_manifest(path)
+        except WeaviateExtError as exc:
+            failed[str(path)] = exc
+            continue
+        if manifest.name in seen:
+            failed[manifest.name] = PluginLoadError(
+                manifest.name, f"is defined twice: {seen[manifest.name]} and {path}"
+            )
+            continue
+        seen[manifest.name] = path
+        manifests.append(manifest)
+    return manifests, failed
+
+
+class Packages:
+    """A manager's pip-installed plugin packages (group ``weaviate_ext``) by plugin name,
+    each imported the first time one of its plugins is asked for."""
+
+    def __init__(self, registry: pluggy.PluginManager, entries: Mapping[str, Installed]) -> None:
+        self.registry = registry
+        self.entries = dict(entries)
+
+    def source(self, name: str) -> str:
+        """Where the plugins of package ``name`` come from, for status rows."""
+        entry = self.entries[name]
+        return f"{entry.distribution} (entry point {name})"
+
+    def manifests(self, name: str) -> list[Manifest]:
+        """Import package ``name``, register it and read the manifests its
+        ``weaviate_ext_discover`` hook hands over (the other packages' hooks are not asked)."""
+        entry = self.entries[name]
+        obj = entry.load()
+        if not self.registry.is_registered(obj):
+            self.registry.register(obj, name=f"package:{entry.name}")
+        if not any(
+            impl.plugin is obj for impl in self.registry.hook.weaviate_ext_discover.get_hookimpls()
+        ):
+            raise PluginLoadError(
+                entry.name, f"{entry.value} implements no weaviate_ext_discover hook"
+            )
+        others = [p for p in self.registry.get_plugins() if p is not obj]
+        discover = self.registry.subset_hook_caller("weaviate_ext_discover", others)
+        return [load_manifest(p) for p in manifest_paths(discover())]
+
+    def load(
+        self,
+        name: str,
+        loaded: Container[str],
+        load: Callable[[Manifest, str], object],
+        failed: Callable[[str, WeaviateExtError, str], None],
+    ) -> None:
+        """Import package ``name`` and ``load(manifest, source)`` every manifest it ships
+        that is not ``loaded``, dependencies first.
+
+        A package that cannot be imported, or that ships no manifest named ``name``,
+        raises :class:`PluginLoadError`, reported to ``failed(name, error, source)``.
+        """
+        entry = self.entries[name]
+        source = self.source(name)
+        try:
+            manifests = self.manifests(name)
+        except WeaviateExtError as exc:
+            failed(name, exc, source)
+            raise
+        except Exception as exc:
+            reason = f"cannot import {entry.value} from {entry.distribution}: {exc}"
+            error = PluginLoadError(name, reason)
+            failed(name, error, source)
+            raise error from None
+        for manifest in dependencies.ordered(manifests):
+            if manifest.name not in loaded:
+                load(manifest, source)
+        if name not in loaded:
+            error = PluginLoadError(name, f"{entry.distribution} ships no manifest named {name!r}")
+            failed(name, error, source)
+            raise error

@@ -26,7 +26,7 @@ from weaviate_ext.errors import (
     ResourceLimitExceeded,
     WeaviateExtError,
 )
-from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS, TYPE_HOOKS
+from weaviate_ext.hookspecs import PLUGIN_LIFECYCLE_HOOKS
 from weaviate_ext.manifest import Manifest, PluginConfig, Spec
 
 log = logging.getLogger("weaviate_ext")
@@ -159,11 +159,6 @@ class LivePlugin:
     def has(self, hook: str) -> bool:
         """Whether the plugin implements ``hook``."""
         return hook in self.hooks
-
-    @property
-    def type_hooks(self) -> tuple[str, ...]:
-        """The hooks of its type that the plugin implements."""
-        return tuple(h for h in TYPE_HOOKS[self.type] if h in self.hooks)
 
     def deadline(self, hook: str, timeout: float | None) -> Deadline | None:
         """A deadline for one call of ``hook``, or ``None`` if the hook ignores it."""

@@ -89,17 +89,13 @@ if not any(isinstance(f, _PrivateFinder) for f in sys.meta_path):
     sys.meta_path.insert(0, _PrivateFinder())
 
 
-def _local_spec(top: str, directories: list[Path], private: str) -> Any:
-    return _spec_in(directories, top, private)
-
-
 def import_entrypoint_module(module_name: str, directories: list[Path], plugin: str) -> ModuleType:
     """Import ``module_name`` from ``directories`` under a private name, or normally."""
     top, _, rest = module_name.partition(".")
     with _import_lock:
         safe = re.sub(r"\W", "_", plugin)
         private = f"{PRIVATE_PREFIX}{safe}_{next(_generation)}"
-        spec = _local_spec(top, directories, private)
+        spec = _spec_in(directories, top, private)
         if spec is None or spec.loader is None:
             return importlib.import_module(module_name)
         module = importlib.util.module_from_spec(spec)

@@ -12,7 +12,7 @@ from weaviate_ext.errors import (
     PluginBusy,
     PluginNotLoaded,
 )
-from weaviate_ext.inputs import check_key, check_text
+from weaviate_ext.inputs import check_text
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.stats import PluginStats
@@ -69,11 +69,6 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
     for i, text in enumerate(items):
         check_text(text, f"{what}[{i}]")
     return items
-
-
-def require_key(key: Any) -> None:
-    """Refuse a storage key that is not a non-empty ``str``."""
-    check_key(key)
 
 
 class PluginHandle:

@@ -13,8 +13,8 @@ from weaviate_ext.errors import (
     InvalidInput,
     PluginOutputError,
 )
-from weaviate_ext.handles.base import PluginHandle, require_key, require_str
-from weaviate_ext.inputs import check_data
+from weaviate_ext.handles.base import PluginHandle, require_str
+from weaviate_ext.inputs import check_data, check_key
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.types import Identity
 
@@ -27,13 +27,13 @@ class StorageHandle(PluginHandle):
 
     def store(self, key: str, data: bytes, *, timeout: float | None = None) -> None:
         """Store ``data`` under ``key``; returns once the plugin acknowledged the write."""
-        require_key(key)
+        check_key(key)
         payload = check_data(data)
         self._run("store", timeout, lambda live, d: live.hooks["store"](key, payload, d))
 
     def retrieve(self, key: str, *, timeout: float | None = None) -> bytes | None:
         """The bytes under ``key``, or ``None`` when there is no such key."""
-        require_key(key)
+        check_key(key)
 
         def body(live: LivePlugin, deadline: Deadline) -> bytes | None:
             out = live.hooks["retrieve"](key, deadline)
@@ -49,7 +49,7 @@ class StorageHandle(PluginHandle):
 
     def delete(self, key: str, *, timeout: float | None = None) -> bool:
         """Remove ``key``; ``True`` if it existed."""
-        require_key(key)
+        check_key(key)
         return bool(self._run("delete", timeout, lambda live, d: live.hooks["delete"](key, d)))
 
     astore = awaitable(store)
