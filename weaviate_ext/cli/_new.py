@@ -66,6 +66,13 @@ def next_commands(directory: Path, kind: str) -> list[str]:
 )
 @click.option("--description", help="metadata.description of the manifest.")
 @click.option("--author", help="metadata.author of the manifest.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (name, type, runtime, lang, directory, files, next) "
+    "and nothing else.",
+)
 @click.pass_context
 def new_command(
     ctx: click.Context,
@@ -76,6 +83,7 @@ def new_command(
     parent: Path,
     description: str | None,
     author: str | None,
+    as_json: bool,
 ) -> None:
     """Create a new plugin NAME: plugin.yaml, src/, build.sh, README.md and tests/.
 
@@ -90,6 +98,21 @@ def new_command(
         name, kind, runtime, lang, parent, description=description, author=author
     )
     out = state.output
+    if as_json:
+        directory = scaffold.directory.resolve()
+        out.json(
+            {
+                "name": scaffold.name,
+                "type": scaffold.type,
+                "runtime": scaffold.runtime,
+                "lang": scaffold.lang,
+                "directory": str(directory),
+                "manifest": str(directory / "plugin.yaml"),
+                "files": sorted(str(p.resolve()) for p in scaffold.files),
+                "next": next_commands(scaffold.directory, kind),
+            }
+        )
+        return
     where = shown_path(scaffold.directory)
     out.line(
         f"created {where}/: a {kind} plugin for the {runtime} runtime, "

@@ -35,6 +35,12 @@ from weaviate_ext.scaffold.package import build_wheel, package_plugin
     help="Leave out files matching PATTERN (a name or a path in the plugin; repeatable).",
 )
 @click.option("--force", is_flag=True, help="Replace an existing package project.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print one JSON object (names, version, project, files, wheel) and nothing else.",
+)
 @click.pass_context
 def package_command(
     ctx: click.Context,
@@ -46,6 +52,7 @@ def package_command(
     version: str | None,
     exclude: tuple[str, ...],
     force: bool,
+    as_json: bool,
 ) -> None:
     """Wrap the plugin at PATH as a pip package that registers it with weaviate-ext.
 
@@ -67,6 +74,21 @@ def package_command(
     packaged = package_plugin(
         manifest_path, out, dist_name=dist_name, version=version, exclude=exclude, force=force
     )
+    if as_json:
+        made = build_wheel(packaged.project, out) if wheel else None
+        state.output.json(
+            {
+                "name": packaged.name,
+                "version": packaged.version,
+                "dist_name": packaged.dist_name,
+                "package": packaged.package,
+                "sha256": packaged.sha256,
+                "project": str(packaged.project.resolve()),
+                "files": sorted(str(p.resolve()) for p in packaged.files),
+                "wheel": str(made.resolve()) if made is not None else None,
+            }
+        )
+        return
     echo(
         f"packaged {packaged.name} {packaged.version} as {packaged.dist_name} "
         f"(import package {packaged.package}) in {shown_path(packaged.project)}/"

@@ -28,6 +28,7 @@ language is given. A query term counts once per occurrence in the query.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import unicodedata
@@ -40,6 +41,14 @@ import numpy as np
 import numpy.typing as npt
 
 from weaviate_ext import Deadline
+
+# bm25s sets its own logger to DEBUG when it is imported, so its debug lines ("Building
+# index from tokens", at every rerank) pass the handlers of an application that logs at
+# WARNING, such as logging.basicConfig(level=logging.WARNING). The level goes back to the
+# application: NOTSET follows the root logger, or a level set on "bm25s" after this import.
+_BM25S_LOG = logging.getLogger("bm25s")
+if _BM25S_LOG.level == logging.DEBUG:
+    _BM25S_LOG.setLevel(logging.NOTSET)
 
 METHODS = ("lucene", "robertson", "atire", "bm25l", "bm25+")
 """The BM25 variants bm25s implements."""
