@@ -16,13 +16,21 @@ Two entry-point groups:
 :class:`Packages` imports a plugin package when one of its names is first asked for and
 loads the manifests it ships; :func:`manifests_in` reads every ``plugin.yaml`` below a
 directory.
+
+Listing does not import either: :meth:`Installed.read_manifest` finds the ``plugin.yaml``
+an installed package ships as package data through the distribution's file list
+(``RECORD``), or for an editable install in the directory of the entry point's module
+(located with :func:`importlib.util.find_spec` of its top-level package, which does not
+run it), and reads it with the manifest loader. Its code runs only when the plugin is
+loaded (asked for by name, :meth:`PluginManager.load_installed`, ``list --check``).
 """
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
-from collections.abc import Callable, Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +47,8 @@ log = logging.getLogger("weaviate_ext")
 PLUGIN_GROUP = "weaviate_ext"
 RUNTIME_GROUP = "weaviate_ext.runtimes"
 DISABLE_ENV = "WEAVIATE_EXT_DISABLE"
+MANIFEST_FILE = "plugin.yaml"
+"""The file name of the manifests a package ships (found without importing it)."""
 
 
 @attrs.frozen
@@ -53,6 +63,83 @@ class Installed:
     def load(self) -> Any:
         """Import the entry point's object."""
         return self.entry_point.load()
+
+    @property
+    def module(self) -> str:
+        """The module part of the entry point's value (``pkg.sub`` of ``pkg.sub:obj``)."""
+        return self.value.partition(":")[0].strip()
+
+    def manifest_files(self) -> list[Path]:
+        """The ``plugin.yaml`` files the distribution ships, without importing anything;
+        the one in the entry point's module directory first."""
+        found: list[Path] = []
+        module_dir = _module_dir(self.module)
+        if module_dir is not None and (module_dir / MANIFEST_FILE).is_file():
+            found.append(module_dir / MANIFEST_FILE)  # also what an editable install has
+        dist = self.entry_point.dist
+        if isinstance(dist, importlib_metadata.Distribution):
+            found += _recorded_manifests(dist)
+        return list(dict.fromkeys(p.resolve() for p in found))
+
+    def read_manifest(self) -> Manifest | None:
+        """The manifest named like this entry point that the package ships, read without
+        importing the package; ``None`` when none is found (the package's discovery hook
+        may still hand one over when it is loaded).
+
+        Raises :class:`~weaviate_ext.ManifestError` when that manifest is invalid.
+        """
+        errors: list[WeaviateExtError] = []
+        for path in self.manifest_files():
+            try:
+                manifest = load_manifest(path)
+            except WeaviateExtError as exc:
+                errors.append(exc)
+                continue
+            if manifest.name == self.name:
+                return manifest
+        if errors:
+            raise errors[0]
+        return None
+
+
+def _recorded_manifests(dist: importlib_metadata.Distribution) -> Iterator[Path]:
+    """The manifests in ``dist``'s file list (``RECORD``), as paths on disk."""
+    try:
+        files = dist.files
+    except Exception:  # an unreadable RECORD: fall back to the module directory
+        log.debug("cannot read the file list of %s", dist.name, exc_info=True)
+        return
+    for file in files or ():
+        if file.name == MANIFEST_FILE:
+            path = Path(str(dist.locate_file(file)))
+            if path.is_file():
+                yield path
+
+
+def _module_dir(module: str) -> Path | None:
+    """The directory of ``module`` (a package's own, a module's parent), found without
+    importing it: only the top-level package's spec is looked up (finding the spec of a
+    submodule would import its parents)."""
+    top, *rest = module.split(".")
+    try:
+        spec = importlib.util.find_spec(top)
+    except (ImportError, ValueError):
+        return None
+    if spec is None:
+        return None
+    if spec.submodule_search_locations:
+        roots = [Path(p) for p in spec.submodule_search_locations]
+    elif spec.origin and not rest:
+        return Path(spec.origin).parent
+    else:
+        return None
+    for root in roots:
+        target = root.joinpath(*rest)
+        if target.is_dir():
+            return target
+        if rest and target.with_suffix(".py").is_file():
+            return target.parent
+    return None
 
 
 def installed(group: str) -> dict[str, Installed]:

@@ -7,6 +7,7 @@ broken with the reason it is not loaded.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Container, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -15,6 +16,8 @@ import attrs
 from weaviate_ext.errors import PluginDisabled, WeaviateExtError
 from weaviate_ext.grants import describe
 from weaviate_ext.manifest import Manifest
+
+log = logging.getLogger("weaviate_ext")
 
 if TYPE_CHECKING:
     from weaviate_ext.builder import Builder
@@ -107,6 +110,26 @@ def loaded(live: LivePlugin, builder: Builder) -> PluginStatus:
     )
 
 
+def not_imported(entry: Installed, disabled: bool) -> PluginStatus:
+    """The row of an installed plugin that is not loaded: ``installed`` (or ``disabled``)
+    with the name, version, type and runtime of the manifest its package ships, read
+    without importing the package (:meth:`Installed.read_manifest`); ``broken`` when
+    that manifest is invalid."""
+    source = f"{entry.distribution} (entry point)"
+    status = "disabled" if disabled else "installed"
+    try:
+        manifest = entry.read_manifest()
+    except WeaviateExtError as exc:
+        return failure(entry.name, exc, source)
+    except Exception:  # reading is best effort: loading it will say what is wrong
+        log.debug("cannot read the manifest of %s", entry.name, exc_info=True)
+        manifest = None
+    if manifest is None:
+        return PluginStatus(entry.name, status, source)
+    spec = manifest.spec
+    return PluginStatus(entry.name, status, source, manifest.version, spec.type, spec.runtime)
+
+
 def rows(
     installed: Mapping[str, Installed],
     disabled: Container[str],
@@ -118,8 +141,7 @@ def rows(
     then loaded plugins, a later kind of row replacing an earlier one of the same name."""
     found: dict[str, PluginStatus] = {}
     for name, entry in installed.items():
-        status = "disabled" if name in disabled else "installed"
-        found[name] = PluginStatus(name, status, f"{entry.distribution} (entry point)")
+        found[name] = not_imported(entry, name in disabled)
     found.update(failures)
     for name, slot in slots:
         if slot.live is not None:

@@ -5,9 +5,12 @@ from __future__ import annotations
 import json
 import logging
 import os
+import select
+import signal
+import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import click
@@ -19,10 +22,12 @@ from weaviate_ext.cli._output import (
     _setup_logging,
     one_line,
 )
-from weaviate_ext.errors import PluginNotFound, WeaviateExtError
+from weaviate_ext.errors import PluginNotFound, WeaviateExtError, troubleshooting_section
 from weaviate_ext.grants import Grants, parse_grants
-from weaviate_ext.manager import PluginManager
 from weaviate_ext.manifest import Manifest, PluginConfig, read_host_file
+
+if TYPE_CHECKING:  # the manager (handles, numpy) is imported when a command opens one
+    from weaviate_ext.manager import PluginManager
 
 PLUGINS_ENV = "WEAVIATE_EXT_PLUGINS"
 """Environment variable with plugin directories, separated by :data:`os.pathsep`."""
@@ -153,6 +158,8 @@ class State:
         What fails to load is kept in :attr:`failures` for the command to report; the
         manager's own log lines about it are shown only with ``-v``.
         """
+        from weaviate_ext.manager import PluginManager
+
         manager = ctx.with_resource(
             PluginManager(discover=self.discover, config=self.config, grants=self.grants)
         )
@@ -192,14 +199,35 @@ def _state(ctx: click.Context) -> State:
 
 
 class _Group(click.Group):
-    """The top-level group: turns framework and OS errors into one ``error:`` line."""
+    """The top-level group: turns framework and OS errors into one ``error:`` line, and
+    a closed stdout (``weaviate-ext list | head -1``) into a quiet exit 141."""
+
+    def make_context(
+        self,
+        info_name: str | None,
+        args: list[str],
+        parent: click.Context | None = None,
+        **extra: Any,
+    ) -> click.Context:
+        try:  # --help and --version print while the arguments are parsed
+            return super().make_context(info_name, args, parent, **extra)
+        except BrokenPipeError:
+            if not _stdout_closed():
+                raise
+            _closed_pipe()
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
-        except (WeaviateExtError, OSError) as exc:
+        except BrokenPipeError as exc:
+            if not _stdout_closed():  # another pipe (a plugin's, a build's): an error
+                raise CliError(_clean(ctx, _describe(exc))) from None
+            _closed_pipe()
+        except WeaviateExtError as exc:
+            raise CliError(_clean(ctx, _with_reference(exc))) from None
+        except OSError as exc:
             raise CliError(_clean(ctx, _describe(exc))) from None
         except Exception as exc:
             verbose = isinstance(ctx.obj, State) and ctx.obj.verbose
@@ -208,6 +236,46 @@ class _Group(click.Group):
             hint = "" if verbose else " (run with -v for details)"
             message = f"internal error: {type(exc).__name__}: {exc}{hint}"
             raise CliError(_clean(ctx, one_line(message))) from None
+
+
+CLOSED_PIPE_STATUS = 128 + signal.SIGPIPE
+"""The exit status when the reader of stdout goes away (141, as a shell reports for a
+program ended by SIGPIPE): quiet, and not 1, which is an error of weaviate-ext."""
+
+
+def _stdout_closed() -> bool:
+    """Whether the reader of stdout has gone (a pipe's write end then polls as an error)."""
+    try:
+        fd = sys.stdout.fileno()
+    except (OSError, ValueError, AttributeError):  # not a real file: cannot tell
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _closed_pipe() -> NoReturn:
+    """End quietly with :data:`CLOSED_PIPE_STATUS`: the reader of stdout has closed it.
+
+    What is still buffered for stdout goes to /dev/null, so that the flush at exit does
+    not fail a second time (the recipe of Python's documentation on SIGPIPE).
+    """
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # no real file descriptor (click's test runner)
+        pass
+    raise click.exceptions.Exit(CLOSED_PIPE_STATUS)
+
+
+def _with_reference(exc: WeaviateExtError) -> str:
+    """The one line for a framework error, ending with its troubleshooting reference
+    also for classes that keep it out of their own message (``ManifestError``,
+    ``ConfigError``, ``AuthenticationError``): the exception itself is unchanged."""
+    text = _describe(exc)
+    reference = f"(see {troubleshooting_section(exc)})"
+    return text if text.endswith(reference) else f"{text} {reference}"
 
 
 def _describe(exc: BaseException) -> str:

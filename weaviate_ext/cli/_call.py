@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import math
 from collections.abc import Callable, Mapping
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import attrs
 import click
-import numpy as np
 
 from weaviate_ext.cli._app import (
     _parse_options,
@@ -26,16 +26,18 @@ from weaviate_ext.cli._output import (
     render_text,
     shown,
 )
-from weaviate_ext.handles import (
-    AuthHandle,
-    GeneratorHandle,
-    PluginHandle,
-    RerankerHandle,
-    StorageHandle,
-    TransformerHandle,
-    VectorizerHandle,
-)
-from weaviate_ext.types import Identity
+
+if TYPE_CHECKING:  # the handles (and numpy) are imported when a command runs, not for --help
+    from weaviate_ext.handles import (
+        AuthHandle,
+        GeneratorHandle,
+        PluginHandle,
+        RerankerHandle,
+        StorageHandle,
+        TransformerHandle,
+        VectorizerHandle,
+    )
+    from weaviate_ext.types import Identity
 
 PREVIEW_VALUES = 8
 """How many values of each vector ``call`` prints without ``--json``."""
@@ -89,6 +91,8 @@ def require_args(call: Call, minimum: int, maximum: int | None = None) -> None:
 
 def call_vectorizer(call: Call, handle: VectorizerHandle) -> None:
     """``call NAME TEXT...``: dims, L2 norm and the first values of each vector."""
+    import numpy as np
+
     require_args(call, 1)
     matrix = handle.vectorize_batch(list(call.args), timeout=call.timeout)
     rows = [
@@ -271,14 +275,26 @@ def _decision(decision: bool | None) -> str:
     return {True: "allow", False: "deny", None: "abstain"}[decision]
 
 
-CALLERS: dict[type[PluginHandle], Callable[[Call, Any], None]] = {
-    VectorizerHandle: call_vectorizer,
-    TransformerHandle: call_transformer,
-    RerankerHandle: call_reranker,
-    GeneratorHandle: call_generator,
-    StorageHandle: call_storage,
-    AuthHandle: call_auth,
-}
+@functools.cache
+def callers() -> dict[type[PluginHandle], Callable[[Call, Any], None]]:
+    """The function that makes a ``call`` for each handle type (imports the handles)."""
+    from weaviate_ext.handles import (
+        AuthHandle,
+        GeneratorHandle,
+        RerankerHandle,
+        StorageHandle,
+        TransformerHandle,
+        VectorizerHandle,
+    )
+
+    return {
+        VectorizerHandle: call_vectorizer,
+        TransformerHandle: call_transformer,
+        RerankerHandle: call_reranker,
+        GeneratorHandle: call_generator,
+        StorageHandle: call_storage,
+        AuthHandle: call_auth,
+    }
 
 
 @cli.command("call", context_settings={"show_default": True})
@@ -332,8 +348,10 @@ def call_command(
     _plugin(state, manager, name)
     handle = manager.get(name)
     call = Call(handle, args, as_json, options, timeout, authorize, state.output)
+    from weaviate_ext.handles import AuthHandle, GeneratorHandle
+
     if options and not isinstance(handle, GeneratorHandle):
         usage_error(call, "--option is only for generators")
     if authorize and not isinstance(handle, AuthHandle):
         usage_error(call, "--authorize is only for auth plugins")
-    CALLERS[type(handle)](call, handle)
+    callers()[type(handle)](call, handle)

@@ -7,18 +7,18 @@ import signal
 import sys
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from weaviate_ext.cli._app import _parse_options, _state, cli
-from weaviate_ext.cli._call import CALLERS, USAGE, Call
+from weaviate_ext.cli._call import USAGE, Call, callers
 from weaviate_ext.cli._output import Output, one_line
 from weaviate_ext.cli._test import credential_options
 from weaviate_ext.errors import WeaviateExtError
-from weaviate_ext.manifest import load_manifest
-from weaviate_ext.scaffold.build import find_manifest
-from weaviate_ext.scaffold.devloop import DevSession, watch_sources
+
+if TYPE_CHECKING:  # the dev loop (watchfiles) is imported when the command runs
+    from weaviate_ext.scaffold.devloop import DevSession
 
 PROMPT_HELP = (
     "commands: call ARGS... (or just ARGS...), test, rebuild, help, quit; "
@@ -50,7 +50,7 @@ def _prompt_call(
         out.line("no version is loaded yet: fix the build first")
         return
     call = Call(handle, args, as_json, options, timeout, authorize, out)
-    for kind, caller in CALLERS.items():
+    for kind, caller in callers().items():
         if isinstance(handle, kind):
             caller(call, handle)
             return
@@ -148,6 +148,10 @@ def dev_command(
     plugin's type runs. Type a call at the prompt to try the plugin ('help' lists the
     commands); Ctrl-C (or 'quit') stops.
     """
+    from weaviate_ext.manifest import load_manifest
+    from weaviate_ext.scaffold.build import find_manifest
+    from weaviate_ext.scaffold.devloop import DevSession, watch_sources
+
     state = _state(ctx)
     out = state.output
     manifest_path = find_manifest(path)

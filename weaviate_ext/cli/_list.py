@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -17,7 +17,9 @@ from weaviate_ext.cli._output import (
     format_table,
     one_line,
 )
-from weaviate_ext.manager import PluginManager, PluginStatus
+
+if TYPE_CHECKING:
+    from weaviate_ext.manager import PluginManager, PluginStatus
 
 LIST_COLUMNS = (
     "name",
@@ -62,23 +64,33 @@ def row_dict(row: PluginStatus) -> dict[str, Any]:
 
 @cli.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list of objects.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Also load every pip-installed plugin (imports its code) and report the broken "
+    "ones; exit 1 if any plugin is broken.",
+)
 @click.pass_context
-def list_command(ctx: click.Context, as_json: bool) -> None:
+def list_command(ctx: click.Context, as_json: bool, check: bool) -> None:
     """List every plugin: loaded, installed, disabled and broken (with the reason).
 
+    Pip-installed plugins are listed from the manifests their packages ship, without
+    importing them (status 'installed'); --check loads each one to find broken code.
     Broken plugins are shown, not fatal: the exit code is 0 unless the command itself
-    could not run.
+    could not run (or, with --check, a plugin is broken).
     """
     state = _state(ctx)
     manager = state.open_manager(ctx)
-    with _quieted(not state.verbose):
-        manager.load_installed()
+    if check:
+        with _quieted(not state.verbose):
+            manager.load_installed()
     state.remember_secrets(manager)
     rows = collect_rows(manager)
     out = state.output
+    broken = check and any(row.status == "broken" for row in rows)
     if as_json:
         out.json([row_dict(row) for row in rows])
-        return
+        ctx.exit(1 if broken else 0)
     if not rows:
         out.line("no plugins found (give --plugins DIR or pip install a plugin)", err=True)
         return
@@ -92,3 +104,5 @@ def list_command(ctx: click.Context, as_json: bool) -> None:
     ]
     for line in format_table(header, table):
         out.line(line)
+    if broken:
+        ctx.exit(1)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from weaviate_ext.cli._app import _state, cli, split_assignment
 from weaviate_ext.cli._output import CliError, Output, one_line
 from weaviate_ext.errors import WeaviateExtError
-from weaviate_ext.manager import PluginManager
-from weaviate_ext.manifest import load_manifest
-from weaviate_ext.scaffold.build import find_manifest, run_build
-from weaviate_ext.testing import ConformanceReport, check_plugin
+
+if TYPE_CHECKING:  # imported by the command when it runs, not for --help
+    from weaviate_ext.manager import PluginManager
+    from weaviate_ext.testing import ConformanceReport
 
 
 def parse_credentials(
@@ -105,6 +105,10 @@ def test_command(
     every check; the exit code is 0 when every plugin passed, 1 otherwise (for CI).
     Configuration comes from the global --config/--config-file options.
     """
+    from weaviate_ext.manifest import load_manifest
+    from weaviate_ext.scaffold.build import find_manifest, run_build
+    from weaviate_ext.testing import check_plugin
+
     state = _state(ctx)
     out = state.output
     manager: PluginManager = state.open_manager(ctx)

@@ -20,9 +20,8 @@ import shlex
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import ValidationError
 from semantic_version import NpmSpec, Version
 
 from weaviate_ext.errors import ManifestError, Problem
@@ -45,6 +44,9 @@ from weaviate_ext.manifest.model import (
     Manifest,
 )
 from weaviate_ext.manifest.schema import manifest_validator
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
 
 MAX_PROBLEMS = 50
 """At most this many problems are reported for one file; the rest are counted."""

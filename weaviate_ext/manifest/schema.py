@@ -12,11 +12,12 @@ import copy
 import functools
 import json
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator
+from typing import TYPE_CHECKING, Any
 
 from weaviate_ext import plugin_types
+
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
 
 SCHEMA_FILE = "manifest.schema.json"
 """The schema's file name inside the ``weaviate_ext.manifest`` package."""
@@ -51,10 +52,13 @@ def manifest_schema() -> dict[str, Any]:
 
 
 def manifest_validator() -> Draft202012Validator:
-    """A compiled validator of the manifest schema, shared by every caller."""
+    """A compiled validator of the manifest schema, shared by every caller; built (and
+    :mod:`jsonschema` imported) on first use, so reading no manifest costs nothing."""
     return _validator_for(plugin_types.names())
 
 
 @functools.cache
 def _validator_for(types: tuple[str, ...]) -> Draft202012Validator:
+    from jsonschema import Draft202012Validator  # ~35 ms: only when a manifest is checked
+
     return Draft202012Validator(_schema_for(types))

@@ -21,16 +21,18 @@ from collections.abc import Iterator, Mapping
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-import jinja2
 
 from weaviate_ext._version import __version__
 from weaviate_ext.errors import WeaviateExtError
 from weaviate_ext.manifest import FRAMEWORK_NAME, PLUGIN_TYPES
 from weaviate_ext.plugin_types import TypeTable
 from weaviate_ext.scaffold import sdk
+
+if TYPE_CHECKING:
+    import jinja2
 
 RUNTIMES = ("python", "wasm", "native", "grpc")
 """Every runtime a scaffold exists for."""
@@ -166,6 +168,8 @@ def templates_root() -> Traversable:
 
 
 def _environment() -> jinja2.Environment:
+    import jinja2  # imported when a template is rendered, not with the command line
+
     root = templates_root()
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(root)),
