@@ -132,6 +132,15 @@ def _log_to_stderr(ctx: click.Context, verbose: bool) -> None:
     type=click.IntRange(min=1),
     help="Plugin calls running at once (each in a worker thread).",
 )
+@click.option(
+    "--batch-window-ms",
+    default=0.0,
+    envvar="WEAVIATE_EXT_SERVE_BATCH_WINDOW_MS",
+    type=click.FloatRange(0, 1000),
+    metavar="MS",
+    help="Collect concurrent single-text requests to a batch-safe vectorizer "
+    "(capabilities.batchSafe) for at most MS milliseconds into one batch call; 0: off.",
+)
 @click.option("--reload", is_flag=True, help="Reload a plugin when its files change.")
 @click.option(
     "--workers",
@@ -162,6 +171,7 @@ def serve_command(
     max_body_bytes: int,
     timeout: float | None,
     threads: int,
+    batch_window_ms: float,
     reload: bool,
     workers: int,
     grant_options: Grants,
@@ -212,6 +222,7 @@ def serve_command(
         max_body_bytes=max_body_bytes,
         timeout=timeout,
         threads=threads,
+        batch_window_ms=batch_window_ms,
         reload=reload,
     )
     for token in tokens:

@@ -22,7 +22,13 @@ from weaviate_ext.manifest.model import (
     Tls,
 )
 
-KNOWN_CAPABILITIES = ("dimensions", "maxBatchSize", "deterministic", "normalized")
+KNOWN_CAPABILITIES = (
+    "dimensions",
+    "maxBatchSize",
+    "deterministic",
+    "normalized",
+    "batchSafe",
+)
 """Capability keys with a field of their own; others go to ``Capabilities.extra``."""
 
 
@@ -95,6 +101,7 @@ def _build_capabilities(capabilities: dict[str, Any]) -> Capabilities:
         max_batch_size=capabilities.get("maxBatchSize"),
         deterministic=capabilities.get("deterministic", False),
         normalized=capabilities.get("normalized", False),
+        batch_safe=capabilities.get("batchSafe", False),
         extra={k: v for k, v in capabilities.items() if k not in KNOWN_CAPABILITIES},
     )
 

@@ -82,13 +82,17 @@ class Capabilities:
 
     ``dimensions`` (vectorizers) is checked on every output; ``max_batch_size`` splits
     batches before they reach the plugin. ``deterministic`` says equal input gives equal
-    output (the conformance suite checks it). Other keys are kept in ``extra``.
+    output (the conformance suite checks it). ``batch_safe`` (vectorizers) says the
+    plugin is deterministic and a text's vector does not depend on the other texts of
+    its batch, so ``serve`` may put concurrent single-text requests into one batch.
+    Other keys are kept in ``extra``.
     """
 
     dimensions: int | None = None
     max_batch_size: int | None = None
     deterministic: bool = False
     normalized: bool = False
+    batch_safe: bool = False
     extra: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
 

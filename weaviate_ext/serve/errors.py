@@ -69,6 +69,8 @@ class ApiError(Exception):
         self.plugin = plugin
         self.kind = kind or _kind_of(status)
         self.headers = dict(headers or {})
+        self.cause: BaseException | None = None
+        """The framework error this answer stands for (a failed plugin call), if any."""
 
 
 def _kind_of(status: int) -> str:

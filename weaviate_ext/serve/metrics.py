@@ -43,6 +43,9 @@ LATENCY_BUCKETS = (
 )
 """Histogram buckets in seconds: plugin calls range from microseconds to many seconds."""
 
+BATCH_SIZE_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
+"""Histogram buckets of dynamic batch sizes (requests per batch)."""
+
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
@@ -94,6 +97,19 @@ class Metrics:
             "weaviate_ext_serve_cache_misses",
             "Results the cache did not hold (the plugin was called)",
             ["plugin"],
+            registry=registry,
+        )
+        self.batches = Counter(
+            "weaviate_ext_serve_batches",
+            "Dynamic batches: plugin calls made for several concurrent requests at once",
+            ["plugin"],
+            registry=registry,
+        )
+        self.batch_size = Histogram(
+            "weaviate_ext_serve_batch_size",
+            "Requests (texts) per dynamic batch",
+            ["plugin"],
+            buckets=BATCH_SIZE_BUCKETS,
             registry=registry,
         )
         self.plugin_info = Gauge(

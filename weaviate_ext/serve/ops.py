@@ -20,7 +20,7 @@ from weaviate_ext.handles import GeneratorHandle
 from weaviate_ext.outputs import Vector
 from weaviate_ext.serve.cache import MISSING
 from weaviate_ext.serve.errors import ApiError
-from weaviate_ext.serve.state import ServeState, error_kind, finite
+from weaviate_ext.serve.state import GRACE, ServeState, error_kind, finite
 from weaviate_ext.types import RankResult
 
 RESERVED_OPTIONS = frozenset({"prompt", "callback", "timeout"})
@@ -75,7 +75,11 @@ async def vectorize(
     if missing:
         todo = [texts[i] for i in missing]
         timeout = state.settings.timeout
-        if len(todo) == 1:
+        batcher = state.batcher(handle) if len(todo) == 1 else None
+        if batcher is not None:  # one text: batched with concurrent requests' texts
+            limit = state.call_timeout(handle) + GRACE
+            matrix = (await batcher.vectorize(handle, todo[0], limit))[None]
+        elif len(todo) == 1:
             matrix = await state.call(
                 handle, "vectorize", lambda: handle.vectorize_text(todo[0], timeout=timeout)[None]
             )

@@ -39,6 +39,9 @@ PREFIX = "WEAVIATE_EXT_SERVE_"
 
 MiB = 1024 * 1024
 
+MAX_BATCH_WINDOW_MS = 1000.0
+"""The longest batching window accepted (a longer one only adds latency)."""
+
 
 def _truthy(text: str | None) -> bool:
     return (text or "").strip().lower() in {"1", "true", "yes", "on"}
@@ -95,6 +98,10 @@ class ServeSettings:
     """Plugin calls running at once in worker threads; more requests wait their turn."""
     reload: bool = False
     """Watch the plugins' directories and reload a plugin when its files change."""
+    batch_window_ms: float = 0.0
+    """Dynamic batching: how long (milliseconds) concurrent single-text requests to a
+    batch-safe vectorizer (``capabilities.batchSafe``) are collected into one
+    ``vectorize_batch`` call at most; 0 turns batching off (one call per request)."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("cache_size", "max_text_length", "max_batch", "max_body_bytes", "threads"):
@@ -102,6 +109,10 @@ class ServeSettings:
                 raise ConfigError(f"serve setting {name} must be at least 1")
         if self.timeout is not None and self.timeout <= 0:
             raise ConfigError("serve setting timeout must be > 0")
+        if not 0 <= self.batch_window_ms <= MAX_BATCH_WINDOW_MS:
+            raise ConfigError(
+                f"serve setting batch_window_ms must be between 0 and {MAX_BATCH_WINDOW_MS:g}"
+            )
         Grants.from_data(self.grants, "serve setting grants")  # refuse a malformed one now
 
     @property
@@ -129,8 +140,8 @@ class ServeSettings:
         ``WEAVIATE_EXT_SERVE_VECTORIZER`` / ``_RERANKER``
         / ``_GENERATOR``, :data:`TOKENS_ENV`, ``WEAVIATE_EXT_SERVE_AUTH_PLUGINS``,
         :data:`CACHE_ENV`, ``WEAVIATE_EXT_SERVE_CACHE_SIZE``, ``_MAX_TEXT_LENGTH``,
-        ``_MAX_BATCH``, ``_MAX_BODY_BYTES``, ``_TIMEOUT``, ``_THREADS``, ``_RELOAD`` and
-        ``_DISCOVER``.
+        ``_MAX_BATCH``, ``_MAX_BODY_BYTES``, ``_TIMEOUT``, ``_THREADS``, ``_BATCH_WINDOW_MS``,
+        ``_RELOAD`` and ``_DISCOVER``.
         """
         env = os.environ if environ is None else environ
         settings_file = env.get(SETTINGS_FILE_ENV)
@@ -183,6 +194,7 @@ class ServeSettings:
             ("max_body_bytes", int),
             ("threads", int),
             ("timeout", float),
+            ("batch_window_ms", float),
         ):
             value = number(name.upper(), kind)
             if value is not None:

@@ -41,6 +41,7 @@ from weaviate_ext.hookspecs import hookimpl
 from weaviate_ext.live import max_concurrency
 from weaviate_ext.manager import PluginManager
 from weaviate_ext.manifest import Manifest
+from weaviate_ext.serve.batcher import Batcher
 from weaviate_ext.serve.cache import ResultCache
 from weaviate_ext.serve.errors import ApiError, from_framework
 from weaviate_ext.serve.metrics import Metrics
@@ -211,6 +212,8 @@ class ServeState:
         """What failed to load, by plugin name or manifest path."""
         self._limiter: anyio.CapacityLimiter | None = None
         self._bulkheads: dict[str, Bulkhead] = {}
+        self._batchers: dict[str, Batcher] = {}
+        self._closing = False
         if manager is not None:
             manager.add_observer(_Observer(self))
 
@@ -233,6 +236,18 @@ class ServeState:
         elif bulkhead.size != size:
             bulkhead.size = size  # a reload changed it
         return bulkhead
+
+    def batcher(self, handle: PluginHandle) -> Batcher | None:
+        """The dynamic batcher of ``handle``'s plugin (made in the event loop), or
+        ``None``: batching is off (``batch_window_ms`` 0), the version serving does not
+        declare ``capabilities.batchSafe``, or the server is stopping."""
+        window = self.settings.batch_window_ms
+        if window <= 0 or self._closing or not handle.manifest.spec.capabilities.batch_safe:
+            return None
+        batcher = self._batchers.get(handle.name)
+        if batcher is None:
+            batcher = self._batchers[handle.name] = Batcher(self, handle.name, window / 1e3)
+        return batcher
 
     async def load(self) -> None:
         """Load the plugins (in a worker thread) and become ready."""
@@ -300,7 +315,11 @@ class ServeState:
                 )
 
     async def close(self) -> None:
-        """Close the manager if this state made it (in a worker thread)."""
+        """Answer the requests the batchers hold, then close the manager if this state
+        made it (in a worker thread)."""
+        self._closing = True
+        for batcher in list(self._batchers.values()):
+            await batcher.close()
         self.ready = False
         manager = self.manager
         if manager is not None and self.owns_manager:
@@ -416,6 +435,7 @@ class ServeState:
             error = error_kind(exc)
             answer = from_framework(exc)
             answer.plugin = answer.plugin or plugin
+            answer.cause = exc
             raise answer from None
         except TimeoutError:
             error = "timeout"

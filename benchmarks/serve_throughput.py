@@ -1,0 +1,335 @@
+"""Serve throughput with a real model: ``weaviate-ext serve`` with the contrib MiniLM
+vectorizer, with and without dynamic batching, against a minimal FastAPI app on the same
+ONNX session, with and without batching.
+
+Run: ``python benchmarks/serve_throughput.py [--requests N] [--rounds R] [--seconds S]``
+
+Four servers, each its own process on a free loopback port:
+
+* **serve** and **serve, batched**: ``weaviate-ext serve --plugin <minilm plugin.yaml>``
+  with ``--batch-window-ms 0`` (every request its own plugin call, as before dynamic
+  batching) and with the default window;
+* **minimal** and **minimal, batched**: a FastAPI app of a few lines on uvicorn, one
+  route ``POST /vectors`` calling the same ``MiniLMEncoder`` (same model file, same
+  onnxruntime settings) in a worker thread; the batched one queues requests and runs
+  them the way ``serve`` does (one batch at a time; while it runs the next one fills up;
+  a batch leaves when it holds as many texts as the last ones, ``maxBatchSize``, or its
+  first text waited the window).
+
+Each is driven by 1 and by 16 concurrent clients (``httpx.AsyncClient``, keep-alive,
+the body Weaviate's ``text2vec-transformers`` sends) with mixed sentences, ``requests``
+requests or ``seconds`` seconds per run, whichever ends first, ``rounds`` rounds
+interleaved (all four servers run at once, idle but for the one measured); the round
+with the most requests per second counts. The server's CPU time per request (from
+``/proc``) is shown too: the figure least disturbed by other load on a shared machine.
+Prints a table, then one JSON line: requests/s, p50 and p99 (ms) per configuration
+and client count, and the ratios issue 12 names: ``batched_over_unbatched_16`` (goal >= 1.3),
+``batched_over_minimal_batched_16`` (goal >= 0.95), ``p50_1_batched_over_unbatched``
+(goal <= 1.05), and ``minimal_over_serve_16`` / ``minimal_batched_over_serve_16`` (what
+the issue measured before: 1.13 and 1.39).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+ROOT = Path(__file__).resolve().parents[1]
+
+SENTENCE = (
+    "the quick brown fox jumps over the lazy dog while a vector database indexes "
+    "sentences about rivers mountains markets music chemistry football and the weather "
+    "in distant cities where people read books write code and plan their journeys"
+)
+WORDS = SENTENCE.split()
+
+TEXTS = [
+    " ".join(WORDS[(i * 7) % len(WORDS) :][: 6 + (i * 5) % 24] or WORDS[:8]) for i in range(97)
+]
+"""Mixed sentences, 6 to 29 words (distinct, so no cache could help)."""
+
+WINDOW_MS = 2.0
+"""The batching window of the batched configurations (serve's default)."""
+
+MINIMAL_APP = """
+import asyncio, sys, time
+import uvicorn
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from pydantic_core import to_json
+from weaviate_ext_minilm_vectorizer.encoder import MiniLMEncoder
+
+port, batched, window, max_size = int(sys.argv[1]), sys.argv[2] == "1", float(sys.argv[3]), 64
+encoder = MiniLMEncoder(max_length=256, batch_size=32, threads=0)
+app = FastAPI()
+queue = []
+state = {"running": False, "expected": 1, "timer": None}
+
+def dispatch():
+    loop = asyncio.get_running_loop()
+    if state["running"] or not queue:
+        return
+    due = queue[0][2] + window
+    if len(queue) < min(max_size, state["expected"]) and loop.time() < due:
+        if state["timer"] is None:
+            state["timer"] = loop.call_at(due, on_timer)
+        return
+    batch = queue[:max_size]
+    del queue[:max_size]
+    state["expected"] = max(len(batch), state["expected"] // 2)
+    state["running"] = True
+    loop.create_task(run(batch))
+
+def on_timer():
+    state["timer"] = None
+    dispatch()
+
+async def run(batch):
+    try:
+        texts = [text for text, _, _ in batch]
+        matrix = await asyncio.to_thread(encoder.encode, texts)
+        for row, (_, future, _) in zip(matrix, batch):
+            future.set_result(row)
+    finally:
+        state["running"] = False
+        dispatch()
+
+@app.post("/vectors")
+async def vectors(request: Request):
+    text = (await request.json())["text"]
+    if batched:
+        future = asyncio.get_running_loop().create_future()
+        queue.append((text, future, asyncio.get_running_loop().time()))
+        dispatch()
+        vector = await future
+    else:
+        vector = (await asyncio.to_thread(encoder.encode, [text]))[0]
+    body = {"text": text, "vector": vector.tolist(), "dim": 384, "dims": 384}
+    return Response(to_json(body), media_type="application/json")
+
+@app.get("/.well-known/ready")
+async def ready():
+    return Response(status_code=204)
+
+uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
+"""
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values`` (nearest rank)."""
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def free_port() -> int:
+    """A free TCP port on 127.0.0.1."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def minilm_manifest() -> Path:
+    """The installed contrib MiniLM vectorizer's ``plugin.yaml``."""
+    import weaviate_ext_minilm_vectorizer
+
+    return Path(weaviate_ext_minilm_vectorizer.__file__).parent / "plugin.yaml"
+
+
+@contextmanager
+def process(argv: list[str], port: int) -> Iterator[tuple[int, int]]:
+    """Run ``argv`` (a server on ``port``) until it answers ``/.well-known/ready``; yields
+    the port and the process id."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
+    for name in list(env):
+        if name.startswith("WEAVIATE_EXT_SERVE_") or name == "ENABLE_CACHE":
+            del env[name]
+    with tempfile.TemporaryFile() as log:
+        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
+        try:
+            deadline = time.monotonic() + 180
+            while True:
+                if child.poll() is not None:
+                    log.seek(0)
+                    raise RuntimeError(f"server exited:\n{log.read().decode(errors='replace')}")
+                try:
+                    if httpx.get(f"http://127.0.0.1:{port}/.well-known/ready").status_code == 204:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise RuntimeError("server not ready")
+                time.sleep(0.1)
+            yield port, child.pid
+        finally:
+            child.terminate()
+            try:
+                child.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                child.kill()
+                child.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) used by process ``pid`` so far (0 without /proc)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rpartition(")")[2].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def serve_argv(port: int, window_ms: float) -> list[str]:
+    """``weaviate-ext serve`` with MiniLM on ``port``."""
+    return [
+        sys.executable,
+        "-m",
+        "weaviate_ext",
+        "--no-discover",
+        "serve",
+        "--plugin",
+        str(minilm_manifest()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--batch-window-ms",
+        str(window_ms),
+    ]
+
+
+async def drive(
+    port: int, clients: int, requests: int, seconds: float
+) -> tuple[list[float], float]:
+    """``clients`` concurrent keep-alive clients sending at most ``requests`` requests in
+    all, for at most ``seconds``; the latencies and the elapsed seconds."""
+    latencies: list[float] = []
+    sent = 0
+    stop_at = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
+    async with httpx.AsyncClient(
+        base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=60.0
+    ) as http:
+
+        async def client(index: int) -> None:
+            nonlocal sent
+            i = index * 13
+            while sent < requests and time.perf_counter() < stop_at:
+                sent += 1
+                i += 1
+                body = json.dumps({"text": TEXTS[i % len(TEXTS)], "config": {}}).encode()
+                started = time.perf_counter()
+                response = await http.post("/vectors", content=body)
+                latencies.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"status {response.status_code}: {response.text[:200]}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in range(clients)))
+        elapsed = time.perf_counter() - started
+    return latencies, elapsed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Measure, print the table and the JSON line; the exit code."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--requests", type=int, default=600, help="requests per run (16 clients)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=20.0, help="longest run")
+    args = parser.parse_args(argv)
+
+    with tempfile.TemporaryDirectory() as tmp:
+        app_file = Path(tmp) / "minimal_app.py"
+        app_file.write_text(textwrap.dedent(MINIMAL_APP))
+        window = WINDOW_MS / 1e3
+        configs = {
+            "serve": lambda p: serve_argv(p, 0),
+            "serve, batched": lambda p: serve_argv(p, WINDOW_MS),
+            "minimal": lambda p: [sys.executable, str(app_file), str(p), "0", str(window)],
+            "minimal, batched": lambda p: [sys.executable, str(app_file), str(p), "1", str(window)],
+        }
+        results: dict[str, dict[int, tuple[float, float, float, float]]] = {}
+        with contextlib.ExitStack() as stack:
+            servers = {}
+            for name, make in configs.items():  # all up at once: rounds interleave them
+                port = free_port()
+                servers[name] = stack.enter_context(process(make(port), port))
+            for port, _ in servers.values():  # warm up
+                asyncio.run(drive(port, 16, 64, args.seconds))
+            for _ in range(args.rounds):
+                for name, (port, pid) in servers.items():
+                    best = results.setdefault(name, {})
+                    for clients in (1, 16):
+                        count = args.requests if clients > 1 else max(50, args.requests // 4)
+                        before = cpu_seconds(pid)
+                        latencies, elapsed = asyncio.run(drive(port, clients, count, args.seconds))
+                        cpu = (cpu_seconds(pid) - before) / len(latencies) * 1e3
+                        row = (
+                            len(latencies) / elapsed,
+                            percentile(latencies, 0.5) * 1e3,
+                            percentile(latencies, 0.99) * 1e3,
+                            cpu,
+                        )
+                        if clients not in best or row[0] > best[clients][0]:
+                            best[clients] = row
+                print(
+                    "  "
+                    + "; ".join(
+                        f"{n}: " + ", ".join(f"{r[0]:.0f}" for _, r in sorted(b.items()))
+                        for n, b in results.items()
+                    ),
+                    file=sys.stderr,
+                )
+
+    print(f"POST /vectors, contrib MiniLM, best of {args.rounds} rounds")
+    print(
+        f"{'configuration':<20}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+        f"{'CPU ms/req':>12}"
+    )
+    out: dict[str, float | int] = {}
+    for name, best in results.items():
+        key = name.replace(", ", "_")
+        for clients, (rps, p50, p99, cpu) in sorted(best.items()):
+            print(f"{name:<20}{clients:>8}{rps:>10.1f}{p50:>10.2f}{p99:>10.2f}{cpu:>12.2f}")
+            out[f"{key}_cpu_ms_per_request_{clients}"] = round(cpu, 2)
+            out[f"{key}_rps_{clients}"] = round(rps, 1)
+            out[f"{key}_p50_{clients}_ms"] = round(p50, 2)
+            out[f"{key}_p99_{clients}_ms"] = round(p99, 2)
+
+    def ratio(a: float, b: float) -> float:
+        return round(a / b, 3) if b else 0.0
+
+    s, sb = results["serve"], results["serve, batched"]
+    m, mb = results["minimal"], results["minimal, batched"]
+    out.update(
+        batched_over_unbatched_16=ratio(sb[16][0], s[16][0]),
+        batched_over_minimal_batched_16=ratio(sb[16][0], mb[16][0]),
+        p50_1_batched_over_unbatched=ratio(sb[1][1], s[1][1]),
+        minimal_over_serve_16=ratio(m[16][0], s[16][0]),
+        minimal_batched_over_serve_16=ratio(mb[16][0], s[16][0]),
+        window_ms=WINDOW_MS,
+        requests=args.requests,
+        rounds=args.rounds,
+    )
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
