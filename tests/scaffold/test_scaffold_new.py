@@ -54,16 +54,20 @@ def test_the_real_command_creates_a_plugin_and_prints_the_next_three_commands(
         ".gitignore",
         "README.md",
         "build.sh",
+        "hookspecs",
         "plugin.yaml",
         "sdk",
         "src",
         "tests",
     ]
-    assert sorted(p.name for p in (directory / "sdk").iterdir()) == [
-        "weaviate_plugin.h",
+    assert sorted(p.name for p in (directory / "sdk").iterdir()) == ["c"]
+    assert sorted(p.name for p in (directory / "sdk" / "c").iterdir()) == [
+        "build-plugin.sh",
         "weaviate_plugin_sdk.c",
         "weaviate_plugin_sdk.h",
     ]
+    assert sorted(p.name for p in (directory / "hookspecs").iterdir()) == ["weaviate_plugin.h"]
+    assert os.access(directory / "sdk" / "c" / "build-plugin.sh", os.X_OK)
     assert os.access(directory / "build.sh", os.X_OK)
 
 
@@ -148,7 +152,8 @@ def test_the_sdk_dir_can_be_named_by_the_environment(
     monkeypatch.setenv(sdk.SDK_DIR_ENV, str(tree))
     scaffold = create_plugin("named", "reranker", "native", "c", parent=tmp_path)
     assert (
-        "from the named tree" in (scaffold.directory / "sdk" / "weaviate_plugin_sdk.c").read_text()
+        "from the named tree"
+        in (scaffold.directory / "sdk" / "c" / "weaviate_plugin_sdk.c").read_text()
     )
 
 

@@ -87,12 +87,17 @@ def test_a_packaged_wasm_plugin_installs_with_pip_is_listed_callable_and_checked
     assert built.name not in here.stdout
 
     pip_install(venv, wheels[0])
-    listed = in_venv(venv, "list", "--json")
+    listed = in_venv(venv, "list", "--json")  # read from its manifest, not imported
     assert listed.returncode == 0, listed.stderr
     rows = {row["name"]: row for row in json.loads(listed.stdout)}
     row = rows[built.name]
-    assert (row["type"], row["runtime"], row["status"]) == ("vectorizer", "wasm", "loaded")
+    assert (row["type"], row["runtime"], row["status"]) == ("vectorizer", "wasm", "installed")
     assert "weaviate-ext-vectorizer-wasm-c" in row["source"]
+    # loaded, to be sure it can be (the exit status speaks for every plugin the venv
+    # sees, the host's contrib packages included)
+    checked = in_venv(venv, "list", "--check", "--json")
+    rows = {row["name"]: row for row in json.loads(checked.stdout)}
+    assert rows[built.name]["status"] == "loaded", rows[built.name]
 
     called = in_venv(venv, "call", built.name, "hello world", "--json")
     assert called.returncode == 0, called.stderr
@@ -242,3 +247,38 @@ def test_set_spec_field_keeps_comments_and_refuses_flow_style(tmp_path: Path) ->
     )
     with pytest.raises(ScaffoldError, match="on a line of its own"):
         set_spec_field(load_manifest(flow), flow.read_text(), "sha256", '"ab"', "binary")
+
+
+@pytest.mark.parametrize(
+    ("setuptools", "isolated"),
+    [("84.2.1", False), ("70.1.0", False), ("70.0.0", True), ("65.5.0", True), (None, True)],
+)
+def test_the_wheel_is_built_offline_only_with_a_setuptools_that_can(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, setuptools: str | None, isolated: bool
+) -> None:
+    """A fresh venv's old setuptools (no bdist_wheel without ``wheel``) means isolation."""
+    import importlib.metadata
+
+    from weaviate_ext.scaffold import package
+
+    def version(name: str) -> str:
+        assert name == "setuptools"
+        if setuptools is None:
+            raise importlib.metadata.PackageNotFoundError(name)
+        return setuptools
+
+    commands: list[list[str]] = []
+
+    def run(command: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        commands.append(command)
+        (tmp_path / "x-1.0-py3-none-any.whl").write_bytes(b"")
+        return subprocess.CompletedProcess(command, 0, "", "")
+
+    monkeypatch.setattr(importlib.metadata, "version", version)
+    monkeypatch.setattr(package.subprocess, "run", run)
+    assert package.offline_build_possible() is not isolated
+    made = package.build_wheel(tmp_path / "project", tmp_path)
+    assert made.name == "x-1.0-py3-none-any.whl"
+    (command,) = commands
+    assert ("--no-build-isolation" in command) is not isolated
+    assert command[-1] == str(tmp_path / "project")

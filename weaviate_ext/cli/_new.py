@@ -120,10 +120,10 @@ def new_command(
     )
     for path in sorted(scaffold.files):
         rel = path.relative_to(scaffold.directory)
-        if rel.parts[0] != "sdk" and rel.parts[0] != "proto":
+        if rel.parts[0] not in ("sdk", "proto", "hookspecs"):
             out.line(f"  {rel.as_posix()}")
     vendored = sorted({p.relative_to(scaffold.directory).parts[0] for p in scaffold.files})
-    for folder in ("sdk", "proto"):
+    for folder in ("hookspecs", "sdk", "proto"):
         if folder in vendored:
             out.line(f"  {folder}/ (copied from weaviate-ext)")
     out.line("next:")

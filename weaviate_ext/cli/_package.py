@@ -24,7 +24,14 @@ from weaviate_ext.scaffold.package import build_wheel, package_plugin
     show_default=True,
     help="Where the package project (and the wheel) go.",
 )
-@click.option("--wheel", is_flag=True, help="Also build the wheel (pip wheel, offline).")
+@click.option(
+    "--wheel",
+    is_flag=True,
+    help=(
+        "Also build the wheel (pip wheel: offline with this environment's setuptools "
+        ">= 70.1, else in an isolated build environment from the package index)."
+    ),
+)
 @click.option("--build", "build_first", is_flag=True, help="Run the plugin's build.sh first.")
 @click.option("--dist-name", help="The pip distribution name [default: weaviate-ext-NAME].")
 @click.option("--version", "version", help="The package version [default: the manifest's].")

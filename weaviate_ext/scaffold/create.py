@@ -148,6 +148,7 @@ def template_context(
         "type": kind,
         "a_type": a_type,
         "dist_module": "weaviate_ext_" + name.replace("-", "_"),
+        "dist_name": f"weaviate-ext-{name}",
         "runtime": runtime,
         "lang": lang,
         "lang_name": LANGUAGE_NAMES[lang],

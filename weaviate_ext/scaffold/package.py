@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import importlib.metadata
+import itertools
 import os
 import shutil
 import subprocess
@@ -178,6 +180,7 @@ def package_plugin(
         "manifest_name": manifest_path.name,
         "binary": manifest.spec.binary,
         "patterns": ["plugin/*", "plugin/**/*"],
+        "build_requires": BUILD_REQUIRES,
     }
     env = _environment()
     written = list(files)
@@ -199,10 +202,53 @@ def package_plugin(
     return PackageResult(project, name, dist, package, package_version, digest, tuple(written))
 
 
-def build_wheel(project: str | os.PathLike[str], wheel_dir: str | os.PathLike[str]) -> Path:
-    """Build the wheel of a package project with pip, offline (no isolation, no deps)."""
+SETUPTOOLS_FLOOR = (70, 1)
+"""The first setuptools with ``bdist_wheel`` built in (no ``wheel`` package needed)."""
+
+BUILD_REQUIRES = "setuptools>=70.1"
+"""The package project's build requirement (``[build-system] requires``)."""
+
+
+def _version_tuple(text: str) -> tuple[int, ...]:
+    parts = []
+    for part in text.split(".")[:3]:
+        digits = "".join(itertools.takewhile(str.isdigit, part))
+        if not digits:
+            break
+        parts.append(int(digits))
+    return tuple(parts)
+
+
+def offline_build_possible() -> bool:
+    """Whether this environment has a setuptools that builds wheels on its own.
+
+    Then the wheel is built without isolation (offline, fast); otherwise pip builds it in
+    an isolated environment with the declared build requirements (from the package index).
+    """
+    try:
+        found = importlib.metadata.version("setuptools")
+    except importlib.metadata.PackageNotFoundError:
+        return False
+    return _version_tuple(found) >= SETUPTOOLS_FLOOR
+
+
+def build_wheel(
+    project: str | os.PathLike[str],
+    wheel_dir: str | os.PathLike[str],
+    *,
+    isolation: bool | None = None,
+) -> Path:
+    """Build the wheel of a package project with pip (PEP 517, no dependencies).
+
+    ``isolation`` None (the default) builds offline with this environment's setuptools
+    when it is recent enough (:func:`offline_build_possible`), else in pip's isolated
+    build environment with the project's declared build requirements (``setuptools>=70.1``
+    from the package index): ``package --wheel`` works in a fresh virtualenv too.
+    """
     wheel_dir = Path(wheel_dir)
     wheel_dir.mkdir(parents=True, exist_ok=True)
+    if isolation is None:
+        isolation = not offline_build_possible()
     before = set(wheel_dir.glob("*.whl"))
     command = [
         sys.executable,
@@ -211,16 +257,23 @@ def build_wheel(project: str | os.PathLike[str], wheel_dir: str | os.PathLike[st
         "wheel",
         "--quiet",
         "--no-deps",
-        "--no-build-isolation",
         "--disable-pip-version-check",
         "--wheel-dir",
         str(wheel_dir),
         str(project),
     ]
+    if not isolation:
+        command.insert(6, "--no-build-isolation")
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         detail = (done.stderr or done.stdout).strip().splitlines()[-12:]
-        raise ScaffoldError("pip wheel failed: " + " | ".join(detail))
+        how = (
+            f"in an isolated build environment ({BUILD_REQUIRES} from the package index; "
+            f"offline, install {BUILD_REQUIRES} here)"
+            if isolation
+            else "with this environment's setuptools"
+        )
+        raise ScaffoldError(f"pip wheel failed {how}: " + " | ".join(detail))
     made = sorted(set(wheel_dir.glob("*.whl")) - before, key=lambda p: p.stat().st_mtime)
     if not made:
         # the same wheel name was there already: pip overwrote it
