@@ -20,13 +20,24 @@ measures, for the record:
 Prints a table and, as its last line, one JSON object: wasm_single_ratio and
 wasm_batch_ratio (wasm through the handle / native through the handle),
 cache_load_speedup (cold load without the cache / with it), and the raw numbers in
-microseconds / milliseconds.
+microseconds / milliseconds. Besides, for issue 12:
+
+* ``wasm_kernel_batch_ratio``: the floor under wasm_batch_ratio -- the export alone,
+  wasm with epoch interruption (as the bridge runs it) over native -- and
+  ``wasm_batch_ratio_over_kernel``, the framework's share: wasm_batch_ratio over it;
+* ``native_single_overhead_us`` / ``wasm_single_overhead_us``: the handle's time for
+  one text minus the direct call of the same export; ``native_batch_over_direct`` /
+  ``wasm_batch_over_direct``: the handle over the direct call for 100 texts;
+* ``*_batch_over_direct_copy``: the same over a direct call that also copies its
+  output out once (``*_direct_batch_copy_us``), as any caller that keeps the vectors
+  must: the part of the gap that is not the framework's bookkeeping.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import struct
 import subprocess
 import sys
 import tempfile
@@ -34,6 +45,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "plugins" / "c-vectorizer"
@@ -120,16 +133,26 @@ class DirectWasm:
         self.fast.mem[self.inbuf : self.inbuf + len(config_json)] = config_json
         assert self.fast.call("wv_init", (self.inbuf, len(config_json))) == 0
 
-    def caller(self, packed: bytes, count: int) -> Callable[[], object]:
+    def caller(self, packed: bytes, count: int, copy: bool = False) -> Callable[[], object]:
         """A call of ``wv_vectorize_batch`` on ``packed`` (written once, in its own
-        buffer); checks once that it succeeds."""
+        buffer); checks once that it succeeds. ``copy``: and copy the output out of
+        linear memory into a new array (the address read from the out-parameters)."""
         ptr = self.fast.call("wv_alloc", (len(packed),)) or 0
         self.fast.refresh()
         self.fast.mem[ptr : ptr + len(packed)] = packed
         args = (ptr, len(packed), count, self.scratch, self.scratch + 4)
         call = self.fast.call
         assert call("wv_vectorize_batch", args) == 0
-        return lambda: call("wv_vectorize_batch", args)
+        if not copy:
+            return lambda: call("wv_vectorize_batch", args)
+        fast, scratch, out = self.fast, self.scratch, struct.Struct("<II").unpack_from
+
+        def call_and_copy() -> object:
+            call("wv_vectorize_batch", args)
+            at, size = out(fast.mem, scratch)
+            return np.frombuffer(fast.mem, "<f4", size >> 2, at).copy()
+
+        return call_and_copy
 
 
 def main() -> None:
@@ -160,9 +183,19 @@ def main() -> None:
         out_len = native.ffi.new("uint32_t *")
         one, hundred = abi.pack_strings([SENTENCE]), abi.pack_strings(BATCH)
 
-        def direct(packed: bytes, count: int) -> Callable[[], object]:
+        def direct(packed: bytes, count: int, copy: bool = False) -> Callable[[], object]:
             fn = lib.wv_vectorize_batch
-            return lambda: fn(packed, len(packed), count, out_ptr, out_len)
+            if not copy:
+                return lambda: fn(packed, len(packed), count, out_ptr, out_len)
+            memmove, f4 = native.ffi.memmove, np.dtype("<f4")
+
+            def call_and_copy() -> object:
+                fn(packed, len(packed), count, out_ptr, out_len)
+                out = np.empty(out_len[0] >> 2, f4)
+                memmove(out, out_ptr[0], out_len[0])
+                return out
+
+            return call_and_copy
 
         with_epoch, without_epoch = DirectWasm(epoch=True), DirectWasm(epoch=False)
         single, batch = 2000, 20
@@ -175,9 +208,11 @@ def main() -> None:
                 "wasm_direct_single_us": (with_epoch.caller(one, 1), single),
                 "wasm_direct_single_noepoch_us": (without_epoch.caller(one, 1), single),
                 "native_direct_batch_us": (direct(hundred, 100), batch),
+                "native_direct_batch_copy_us": (direct(hundred, 100, copy=True), batch),
                 "native_batch_us": (lambda: native_h.vectorize_batch(BATCH), batch),
                 "wasm_batch_us": (lambda: wasm_h.vectorize_batch(BATCH), batch),
                 "wasm_direct_batch_us": (with_epoch.caller(hundred, 100), batch),
+                "wasm_direct_batch_copy_us": (with_epoch.caller(hundred, 100, copy=True), batch),
                 "wasm_direct_batch_noepoch_us": (without_epoch.caller(hundred, 100), batch),
             },
             rounds,
@@ -187,31 +222,49 @@ def main() -> None:
     results["cold_load_no_cache_ms"] = no_cache
     results["cold_load_cached_ms"] = cached
 
+    r = results
     summary: dict[str, Any] = {
-        "wasm_single_ratio": round(results["wasm_single_us"] / results["native_single_us"], 3),
-        "wasm_batch_ratio": round(results["wasm_batch_us"] / results["native_batch_us"], 3),
+        "wasm_single_ratio": round(r["wasm_single_us"] / r["native_single_us"], 3),
+        "wasm_batch_ratio": round(r["wasm_batch_us"] / r["native_batch_us"], 3),
         "cache_load_speedup": round(no_cache / cached, 3),
+        # the floor the batch ratio stands on: the kernel alone, wasm (with epochs, as
+        # the bridge runs it) over native, and the framework's ratio over that floor
         "wasm_kernel_batch_ratio": round(
-            results["wasm_direct_batch_us"] / results["native_direct_batch_us"], 3
+            r["wasm_direct_batch_us"] / r["native_direct_batch_us"], 3
         ),
         "wasm_kernel_batch_noepoch_ratio": round(
-            results["wasm_direct_batch_noepoch_us"] / results["native_direct_batch_us"], 3
+            r["wasm_direct_batch_noepoch_us"] / r["native_direct_batch_us"], 3
+        ),
+        "wasm_batch_ratio_over_kernel": round(
+            (r["wasm_batch_us"] / r["native_batch_us"])
+            / (r["wasm_direct_batch_us"] / r["native_direct_batch_us"]),
+            3,
+        ),
+        # the handle over a direct call of the same export (issue 12, point 1)
+        "native_single_overhead_us": round(r["native_single_us"] - r["native_direct_us"], 2),
+        "native_batch_over_direct": round(r["native_batch_us"] / r["native_direct_batch_us"], 3),
+        "wasm_single_overhead_us": round(r["wasm_single_us"] - r["wasm_direct_single_us"], 2),
+        "wasm_batch_over_direct": round(r["wasm_batch_us"] / r["wasm_direct_batch_us"], 3),
+        # the same against a direct call that also copies its output out once (what any
+        # caller keeping the vectors must do: 100 x 768 float32 = 300 KiB)
+        "native_batch_over_direct_copy": round(
+            r["native_batch_us"] / r["native_direct_batch_copy_us"], 3
+        ),
+        "wasm_batch_over_direct_copy": round(
+            r["wasm_batch_us"] / r["wasm_direct_batch_copy_us"], 3
         ),
         "fast_path": fast_path,
-        **{k: round(v, 2) for k, v in results.items()},
+        **{k: round(v, 2) for k, v in r.items()},
     }
     print(f"{'measurement':<34}{'value':>12}")
-    for key, value in results.items():
+    for key, value in r.items():
         unit = "ms" if key.endswith("_ms") else "µs"
         print(f"{key:<34}{value:>10.2f} {unit}")
-    for key in (
-        "wasm_single_ratio",
-        "wasm_batch_ratio",
-        "cache_load_speedup",
-        "wasm_kernel_batch_ratio",
-        "wasm_kernel_batch_noepoch_ratio",
-    ):
-        print(f"{key:<34}{summary[key]:>12.3f}")
+    for key, value in summary.items():
+        if key in r or isinstance(value, bool):
+            continue
+        unit = "µs" if key.endswith("_us") else "x"
+        print(f"{key:<34}{value:>10.3f} {unit}")
     print(json.dumps(summary))
 
 

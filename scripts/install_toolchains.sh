@@ -9,6 +9,9 @@
 set -euo pipefail
 PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32 gcc libc6-dev
     rustc cargo libstd-rust-dev-wasm32 lld-14
+    # wabt: wasm2wat/wasm-objdump, to check the code generated for wasm32
+    # (tests/test_cabi_call_path.py checks that the C example's loop is unrolled)
+    wabt
     # g++ and cmake compile llama.cpp for llama-cpp-python (scripts/contrib_wheels.sh);
     # redis-server is started by contrib/redis-storage's tests on loopback (never as
     # a system service)

@@ -33,6 +33,20 @@
 extern "C" {
 #endif
 
+/* ---- loops ----------------------------------------------------------------------- */
+
+/* Put before a hot loop whose trip count is only known at run time (a loop over a
+ * text's bytes): clang unrolls it n times. In WebAssembly every loop back-edge pays an
+ * epoch check (how the host enforces call deadlines), and clang's -funroll-loops leaves
+ * such loops alone for wasm32, so fewer back-edges are worth asking for; the check of
+ * the deadline still comes once per n iterations. Nothing with other compilers. */
+#if defined(__clang__)
+#define WV_UNROLL_PRAGMA_(x) _Pragma(#x)
+#define WV_UNROLL(n) WV_UNROLL_PRAGMA_(clang loop unroll_count(n))
+#else
+#define WV_UNROLL(n)
+#endif
+
 /* ---- errors -------------------------------------------------------------------- */
 
 /* Record the message wv_last_error returns (printf-style) and return `status`. */

@@ -34,9 +34,11 @@ from contextlib import AbstractContextManager
 from typing import Any
 
 import cffi  # type: ignore[import-untyped]
+import numpy as np
+import numpy.typing as npt
 
 from weaviate_ext.bridges.cabi import abi, elfcheck, probe
-from weaviate_ext.bridges.cabi.backend import Arg, Emit
+from weaviate_ext.bridges.cabi.backend import Arg, Emit, Fail
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import PluginLoadError, PluginOutputError
@@ -63,6 +65,8 @@ ffi.cdef(
     )
 )
 NULL = ffi.NULL
+_memmove = ffi.memmove
+_F4 = np.dtype("<f4")
 
 _mapped_guard = threading.Lock()
 _mapped_paths: set[str] = set()
@@ -207,6 +211,8 @@ class NativeBackend:
             e: (getattr(lib, e), kinds) for e, kinds in abi.HOOK_EXPORTS.items() if e in exports
         }
         """Per hook export: the cffi function (resolved once) and its argument kinds."""
+        plan = self.plans.get("wv_vectorize_batch")
+        self._vectorize: Any = None if plan is None else plan[0]
         self.idle_session = NativeSession(self)
         self.sessions: list[NativeSession] = []
         self.emit_callback: Any = None
@@ -233,6 +239,42 @@ class NativeBackend:
             status = session.call("wv_init", (config,))
             if status < 0:
                 raise PluginLoadError(self.name, f"wv_init failed: {session.last_error()}")
+
+    def vectors(
+        self, packed: bytes, count: int, hook: str, deadline: Deadline | None, fail: Fail
+    ) -> npt.NDArray[np.float32]:
+        """``wv_vectorize_batch`` in one locked session (see :class:`_Locked`, inlined:
+        it runs on every call); the output copied once, straight into the array."""
+        lock = self.lock
+        lock.acquire()
+        try:
+            sessions = self.sessions
+            session = NativeSession(self) if sessions else self.idle_session
+            sessions.append(session)
+            try:
+                # (no wv_set_emit per call, unlike _Locked: the callback is set at load and
+                # a vectorizer has nothing to stream, its emit sink stays None)
+                out_ptr, out_len = session.out_ptr, session.out_len
+                out_ptr[0] = NULL
+                out_len[0] = 0
+                status = self._vectorize(packed, len(packed), count, out_ptr, out_len)
+                if status < 0:
+                    fail(session, hook, status)
+                size = out_len[0]
+                if size == 0 or count == 0 or size % (4 * count):
+                    raise abi.vector_bytes_error(self.name, hook, size, count)
+                ptr = out_ptr[0]
+                if ptr == NULL:
+                    raise PluginOutputError(
+                        self.name, "output", f"returned a NULL pointer with {size} bytes"
+                    )
+                out = np.empty(size >> 2, _F4)
+                _memmove(out, ptr, size)
+            finally:
+                sessions.pop()
+        finally:
+            lock.release()
+        return out
 
     def session(
         self, hook: str, deadline: Deadline | None

@@ -33,13 +33,15 @@ import os
 import queue
 import struct
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 
+import numpy as np
+import numpy.typing as npt
 import wasmtime
 
 from weaviate_ext.bridges.cabi import abi, capi
-from weaviate_ext.bridges.cabi.backend import Arg, Emit
+from weaviate_ext.bridges.cabi.backend import Arg, Emit, Fail
 from weaviate_ext.bridges.cabi.capi import CApi, FastInstance, FastPathUnavailable, RawTrap
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
 from weaviate_ext.bridges.cabi.wasm_log import LogStream
@@ -150,12 +152,16 @@ class WasmInstance:
             if isinstance(func, wasmtime.Func):
                 self.funcs[export] = func
         self.fast: FastInstance | None = None
+        self._vectorize: Callable[..., int] | None = None
         if backend.capi is not None:
             try:
                 signatures = {e: abi.wasm_params(e) for e in backend.exports}
                 self.fast = FastInstance(backend.capi, store, memory, self.funcs, signatures)
             except FastPathUnavailable as exc:
                 backend.fast_path_failed(str(exc))
+            else:
+                if self.fast.has("wv_vectorize_batch"):
+                    self._vectorize = self.fast.bind("wv_vectorize_batch")
         initialize = self.funcs.get("_initialize")
         if initialize is not None:
             initialize(store)
@@ -276,6 +282,44 @@ class WasmInstance:
             return fast.call(export, params) or 0
         return self._invoke(export, params) or 0
 
+    def vectors(self, packed: bytes, count: int, hook: str, fail: Fail) -> npt.NDArray[np.float32]:
+        """``wv_vectorize_batch`` (see :meth:`WasmBackend.vectors`): :meth:`call` and
+        :meth:`output` for one buffer and a count, inlined; the output is bounds-checked
+        and copied once out of linear memory into the array."""
+        fast, vectorize = self.fast, self._vectorize
+        if fast is None or vectorize is None:
+            status = self.call("wv_vectorize_batch", (packed, count))
+            if status < 0:
+                fail(self, hook, status)
+            view = self.output()
+            size = view.nbytes
+            if size == 0 or count == 0 or size % (4 * count):
+                raise abi.vector_bytes_error(self.backend.name, hook, size, count)
+            return np.frombuffer(view, _F4).copy()
+        length = len(packed)
+        need = (length + 7) & ~7
+        if need > self.incap:
+            self._reserve(need)
+        inbuf = self.inbuf
+        if inbuf + need > fast.size:
+            fast.refresh()
+        mem = fast.mem
+        mem[inbuf : inbuf + length] = packed
+        scratch = self.scratch
+        _OUT.pack_into(mem, scratch, 0, 0)
+        result = vectorize(inbuf, length, count, scratch, scratch + 4)
+        if result < 0:
+            fail(self, hook, result)
+        ptr, size = _OUT.unpack_from(mem, scratch)
+        if size == 0 or count == 0 or size % (4 * count):
+            raise abi.vector_bytes_error(self.backend.name, hook, size, count)
+        if ptr + size > fast.size:
+            fast.refresh()  # the call grew memory
+            mem = fast.mem
+            if ptr + size > fast.size:
+                self._view(mem, ptr, size, "output")  # raises
+        return np.frombuffer(mem, _F4, size >> 2, ptr).copy()
+
     def output(self) -> memoryview:
         """The last call's output, bounds-checked against linear memory (not copied)."""
         mem = self._memory()
@@ -321,6 +365,8 @@ class WasmInstance:
 
 
 _ZERO8 = bytes(8)
+_F4 = np.dtype("<f4")
+_monotonic = time.monotonic
 _OUT = struct.Struct("<II")
 """``out_ptr`` and ``out_len`` in the instance's scratch area."""
 
@@ -541,6 +587,42 @@ class WasmBackend:
         return PluginCrashed(
             self.name, hook, f"trapped: {trap_reason(exc)}; the instance was replaced"
         )
+
+    def vectors(
+        self, packed: bytes, count: int, hook: str, deadline: Deadline | None, fail: Fail
+    ) -> npt.NDArray[np.float32]:
+        """``wv_vectorize_batch`` on an instance of the pool, within ``deadline``.
+
+        The common case -- a deadline, an idle initialised instance -- is
+        :meth:`session`'s ``_Call`` inlined (it runs on every call): the same epoch
+        deadline armed, the same release; any exception goes through
+        ``_Call.__exit__`` (flush, traps to errors, a trapped instance replaced). Anything
+        else (no deadline, waiting for an instance, replacing one) takes ``_Call``."""
+        instance: WasmInstance | None = None
+        if deadline is not None and deadline.timeout is not None:
+            idle = self._idle
+            try:
+                instance = idle.get_nowait()
+            except queue.Empty:
+                pass
+            else:
+                if instance is None:  # a slot to refill: _Call makes the instance
+                    idle.put(None)
+        if instance is None or deadline is None:
+            with _Call(self, hook, deadline) as taken:
+                return taken.vectors(packed, count, hook, fail)
+        try:
+            remaining = deadline.at - _monotonic()  # ticks(remaining), as in _Call
+            instance.set_deadline(max(1, math.ceil(remaining / TICK)) + 1 if remaining > 0 else 2)
+            out = instance.vectors(packed, count, hook, fail)
+        except BaseException as exc:
+            call = _Call(self, hook, deadline)
+            call.instance = instance
+            call.timeout = deadline.timeout
+            call.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+        self._release(instance)
+        return out
 
     def session(self, hook: str, deadline: Deadline | None) -> AbstractContextManager[WasmInstance]:
         """An instance for one call, interrupted at the deadline; traps become errors

@@ -20,7 +20,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from weaviate_ext.errors import InvalidInput, PluginLoadError
+from weaviate_ext.errors import InvalidInput, PluginLoadError, PluginOutputError
 from weaviate_ext.plugin_types import HookTable, TypeTable
 
 ABI_VERSION = 1
@@ -153,23 +153,62 @@ def utf8(text: str, what: str) -> bytes:
 
 _U32 = struct.Struct("<I").pack
 
+_PREFIX: list[str] = [_U32(n).decode("latin-1") for n in range(256)]
+"""The u32 length prefix of a text of ``n`` < 256 bytes, as latin-1 characters: for
+ASCII texts the whole packed buffer is built as one ``str`` and encoded once."""
+
+
+def pack_one(text: str, what: str = "text") -> bytes:
+    """One packed string (:func:`pack_strings` of ``[text]`` without the list)."""
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:
+        data = utf8(text, what)
+    return _U32(len(data)) + data
+
 
 def pack_strings(texts: Sequence[str], what: str = "texts") -> bytes:
     """Packed strings: each a u32 little-endian byte length followed by UTF-8 bytes.
 
-    One ``encode`` per text and one ``join``; the per-text error message (and the
-    refusal of text without a UTF-8 form) comes from :func:`utf8`."""
+    ASCII texts shorter than 256 bytes (the common case) are packed as one ``str``
+    (length prefixes as latin-1 characters) encoded once; other texts with one
+    ``encode`` per text and one ``join``. The per-text error message (and the refusal
+    of text without a UTF-8 form) comes from :func:`utf8`."""
+    if len(texts) == 1:
+        return pack_one(texts[0], what)
     try:
-        if len(texts) == 1:
-            data = texts[0].encode("utf-8")
-            return _U32(len(data)) + data
+        joined = "".join(texts)
+    except TypeError:
+        joined = "\x80"  # not all str: the per-text path says which
+    if joined.isascii():
+        prefix = _PREFIX
+        try:
+            heads = [prefix[len(text)] for text in texts]
+        except IndexError:
+            pass  # a text of 256 bytes or more
+        else:
+            parts: list[str] = [""] * (2 * len(heads))
+            parts[::2] = heads
+            parts[1::2] = texts
+            return "".join(parts).encode("latin-1")
+    try:
         encoded = [text.encode("utf-8") for text in texts]
     except UnicodeEncodeError:
         encoded = [utf8(text, what) for text in texts]
-    parts: list[bytes] = [b""] * (2 * len(encoded))
-    parts[::2] = [_U32(len(data)) for data in encoded]
-    parts[1::2] = encoded
-    return b"".join(parts)
+    chunks: list[bytes] = [b""] * (2 * len(encoded))
+    chunks[::2] = [_U32(len(data)) for data in encoded]
+    chunks[1::2] = encoded
+    return b"".join(chunks)
+
+
+def vector_bytes_error(plugin: str, hook: str, size: int, count: int) -> PluginOutputError:
+    """The error for a vectorizer output of ``size`` bytes that is not ``count``
+    non-empty packed float32 vectors."""
+    return PluginOutputError(
+        plugin,
+        hook,
+        f"returned {size} bytes for {count} texts, not {count} packed float32 vectors",
+    )
 
 
 def unpack_strings(data: bytes, count: int) -> list[str] | None:

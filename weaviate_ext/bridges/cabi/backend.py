@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
-from typing import Protocol
+from typing import NoReturn, Protocol
+
+import numpy as np
+import numpy.typing as npt
 
 from weaviate_ext.deadline import Deadline
 
@@ -19,6 +22,11 @@ Arg = bytes | int
 
 Emit = Callable[[bytes], int]
 """Receives one streamed chunk; returns 0 to continue, non-zero to stop."""
+
+
+Fail = Callable[["Session", str, int], NoReturn]
+"""Raises the framework's error for a negative status of ``hook`` (reads the session's
+``wv_last_error``): the plugin object's ``_fail``."""
 
 
 class Session(Protocol):
@@ -52,6 +60,14 @@ class Backend(Protocol):
 
     def session(self, hook: str, deadline: Deadline | None) -> AbstractContextManager[Session]:
         """Exclusive use of an instance for one call of ``hook``."""
+
+    def vectors(
+        self, packed: bytes, count: int, hook: str, deadline: Deadline | None, fail: Fail
+    ) -> npt.NDArray[np.float32]:
+        """``wv_vectorize_batch`` of ``count`` packed texts, in one session: a negative
+        status goes to ``fail``; an output that is not ``count`` non-empty packed
+        float32 vectors is :func:`~.abi.vector_bytes_error`; else the output, bounds
+        checked, copied once into a new flat float32 array (``count * dims`` values)."""
 
     def close(self) -> None:
         """Release every instance."""

@@ -31,7 +31,7 @@ import importlib.metadata
 import os
 import struct
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -300,6 +300,24 @@ class FastInstance:
         # stays valid when the call grows it; it is widened by ``refresh`` when an
         # address falls outside it (WasmInstance does that), not after every call.
         return self._result[0] if has_result else None
+
+    def bind(self, name: str) -> Callable[..., int]:
+        """:meth:`call` of ``name`` (an export with a result) as a function of its u32
+        params, with the export's handle and packer looked up once: for the exports
+        called on every hook call (``wv_vectorize_batch``)."""
+        handle, pack, slots, has_result = self._funcs[name]
+        assert has_result
+        argbuf, args, trap, ctx = self._argbuf, self._args, self._trap, self._ctx
+        call_unchecked, result, fail = self._call_unchecked, self._result, self._raise
+
+        def call(*params: int) -> int:
+            pack(argbuf, 0, *params)
+            error = call_unchecked(ctx, handle, args, slots, trap)
+            if error or trap[0]:
+                fail(error)
+            return int(result[0])
+
+        return call
 
     def _raise(self, error_address: int) -> None:
         ffi, lib = self._ffi, self._lib

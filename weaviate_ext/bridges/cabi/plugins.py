@@ -111,27 +111,28 @@ class CAbiPlugin:
 
 
 class VectorizerPlugin(CAbiPlugin):
-    """``wv_vectorize_batch``: packed texts in, packed float32 out."""
+    """``wv_vectorize_batch``: packed texts in, packed float32 out.
+
+    Both hooks go through the backend's :meth:`~.backend.Backend.vectors`: the texts
+    packed once, one call, the output's size checked once and copied once into the
+    array returned (the handle checks its dimensions). ``vectorize_text`` calls the
+    same export with one text, without making a list or a 1-row matrix."""
 
     plugin_type = "vectorizer"
 
     @hookimpl
+    def vectorize_text(self, text: str, deadline: Deadline) -> Any:
+        """One text: a 1-D float32 array. Errors name ``vectorize_batch``, the hook
+        whose export is called (as when the handle called that hook with ``[text]``)."""
+        return self.backend.vectors(abi.pack_one(text), 1, "vectorize_batch", deadline, self._fail)
+
+    @hookimpl
     def vectorize_batch(self, texts: Sequence[str], deadline: Deadline) -> Any:
-        """One call for the whole batch; rows are copied out of the plugin's memory once."""
+        """One call for the whole batch: a ``(len(texts), dims)`` float32 array."""
         count = len(texts)
         packed = abi.pack_strings(texts)
-        with self.backend.session("vectorize_batch", deadline) as session:
-            self._call(session, "vectorize_batch", "wv_vectorize_batch", (packed, count))
-            view = session.output()
-            size = view.nbytes
-            if size == 0 or size % (4 * count):
-                raise PluginOutputError(
-                    self.name,
-                    "vectorize_batch",
-                    f"returned {size} bytes for {count} texts, not {count} packed float32 vectors",
-                )
-            matrix = np.frombuffer(view, dtype="<f4").reshape(count, -1).copy()
-        return matrix
+        flat = self.backend.vectors(packed, count, "vectorize_batch", deadline, self._fail)
+        return flat.reshape(count, -1)
 
 
 class TransformerPlugin(CAbiPlugin):

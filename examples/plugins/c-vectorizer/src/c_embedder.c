@@ -69,35 +69,49 @@ static inline uint8_t fold(uint8_t c) {
     return (lowercase && c >= 'A' && c <= 'Z') ? (uint8_t)(c + 32) : c;
 }
 
+/* One trigram (a, b, c) into out; *sumsq follows the sum of squares of out (exact
+ * products in double), so no pass over the vector is needed to normalise it. */
+static inline void trigram(float *out, uint32_t dims, uint32_t seed, uint8_t a, uint8_t b,
+                           uint8_t c, double *sumsq) {
+    uint32_t h = 2166136261u ^ seed;
+    h = (h ^ a) * 16777619u;
+    h = (h ^ b) * 16777619u;
+    h = (h ^ c) * 16777619u;
+    uint32_t d = h % dims;
+    float before = out[d];
+    float after = before + ((h & 0x80000000u) ? -weights[d] : weights[d]);
+    out[d] = after;
+    *sumsq += (double)after * after - (double)before * before;
+}
+
+/* Loops are few and wide: in WebAssembly every loop back-edge pays the epoch check that
+ * enforces the call's deadline, so the trigram loop is unrolled 4x (WV_UNROLL: clang's
+ * -funroll-loops does not unroll a loop with a runtime trip count for wasm32), the sum
+ * of squares is kept as the trigrams are added (no norm loop), and the scale loop works
+ * on 64 floats (16 SIMD vectors) per iteration. See docs/performance.md. */
+#define LANES 64
+
 static int32_t embed(const uint8_t *text, uint32_t len, float *out, uint32_t dims) {
     memset(out, 0, dims * sizeof(float));
+    const uint32_t seed = model_seed;
+    double sumsq = 0;
     /* framed text: ' ' text ' ', read through a 3-byte window */
-    uint64_t total = (uint64_t)len + 2;
     uint8_t a = ' ', b = len ? fold(text[0]) : ' ';
-    for (uint64_t i = 2; i < total; i++) {
-        uint8_t c = i - 1 < len ? fold(text[i - 1]) : ' ';
-        uint32_t h = 2166136261u ^ model_seed;
-        h = (h ^ a) * 16777619u;
-        h = (h ^ b) * 16777619u;
-        h = (h ^ c) * 16777619u;
-        uint32_t d = h % dims;
-        out[d] += (h & 0x80000000u) ? -weights[d] : weights[d];
-        a = b;
-        b = c;
+    if (len) {
+        WV_UNROLL(4)
+        for (uint32_t i = 1; i < len; i++) {
+            uint8_t c = fold(text[i]);
+            trigram(out, dims, seed, a, b, c, &sumsq);
+            a = b;
+            b = c;
+        }
+        trigram(out, dims, seed, a, b, ' ', &sumsq);
     }
-    /* sum of squares in 16 float lanes (compilers vectorise this to 4x4 lanes: few
-     * loop iterations, which is what a wasm loop pays its deadline check on) */
-    float acc[16] = {0};
-    uint32_t d = 0;
-    for (; d + 16 <= dims; d += 16)
-        for (int k = 0; k < 16; k++) acc[k] += out[d + k] * out[d + k];
-    double norm = 0;
-    for (; d < dims; d++) norm += (double)out[d] * out[d];
-    for (int k = 0; k < 16; k++) norm += acc[k];
-    if (norm > 0) {
-        float scale = (float)(1.0 / sqrt(norm));
-        for (d = 0; d + 16 <= dims; d += 16)
-            for (int k = 0; k < 16; k++) out[d + k] *= scale;
+    if (sumsq > 0) {
+        float scale = (float)(1.0 / sqrt(sumsq));
+        uint32_t d = 0;
+        for (; d + LANES <= dims; d += LANES)
+            for (int k = 0; k < LANES; k++) out[d + k] *= scale;
         for (; d < dims; d++) out[d] *= scale;
     }
     return WV_OK;
