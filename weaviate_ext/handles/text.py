@@ -88,7 +88,9 @@ class RerankerHandle(PluginHandle):
         """Documents ranked for ``query``, best first; each index appears once.
 
         With ``capabilities.maxBatchSize`` the documents are scored in chunks, which
-        assumes the plugin's scores are comparable across calls (pointwise scoring).
+        assumes the plugin's scores are comparable across calls (pointwise scoring);
+        more than one chunk's documents are chunked in order of length (each call pads
+        little), and the indexes are the caller's.
         """
         require_str(query, "query")
         docs = require_texts(documents, "documents")
@@ -102,11 +104,20 @@ class RerankerHandle(PluginHandle):
             results: list[RankResult] = []
             offset = 0
             chunks = 0
-            for chunk in self._chunks(live, docs):
+            order = self._length_order(live, docs)
+            work = docs if order is None else [docs[i] for i in order]
+            for chunk in self._chunks(live, work):
                 chunks += 1
                 deadline.check()
                 ranked = to_rank_results(fn(query, chunk, deadline), chunk, live.name)
-                results.extend(RankResult(r.index + offset, r.score, r.document) for r in ranked)
+                if order is None:
+                    results.extend(
+                        RankResult(r.index + offset, r.score, r.document) for r in ranked
+                    )
+                else:
+                    results.extend(
+                        RankResult(order[r.index + offset], r.score, r.document) for r in ranked
+                    )
                 offset += len(chunk)
             if chunks > 1:
                 results.sort(key=lambda r: (-r.score, r.index))

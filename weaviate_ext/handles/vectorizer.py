@@ -57,8 +57,11 @@ class VectorizerHandle(PluginHandle):
     def vectorize_batch(self, texts: Sequence[str], *, timeout: float | None = None) -> Vector:
         """Texts to a matrix of shape ``(len(texts), dims)``, row ``i`` for ``texts[i]``.
 
-        Batches larger than ``capabilities.maxBatchSize`` are split into chunks; the
-        deadline covers the whole batch and is checked before each chunk.
+        Batches larger than ``capabilities.maxBatchSize`` are split into chunks of texts
+        of similar length (a stable sort by character length, so each plugin call pads
+        little); the rows come back in the caller's order. A batch that fits in one chunk
+        goes to the plugin as given. The deadline covers the whole batch and is checked
+        before each chunk.
         """
         items = require_texts(texts)
         return self._run("vectorize_batch", timeout, lambda live, d: self._batch(live, items, d))
@@ -69,30 +72,43 @@ class VectorizerHandle(PluginHandle):
             return np.empty((0, dims or 0), dtype=np.float32)
         batch_fn = live.hooks.get("vectorize_batch")
         single_fn = live.hooks.get("vectorize_text")
-        parts = []
+        # More than one chunk for the batch hook: cut the chunks from one global length
+        # order (each then pads little) and write each chunk's rows straight to its
+        # texts' places in the caller's order.
+        order = self._length_order(live, texts) if batch_fn is not None else None
+        rows_of = None
+        if order is not None:
+            texts = [texts[i] for i in order]
+            rows_of = np.asarray(order, dtype=np.intp)
+        result: Vector | None = None
+        start = 0
         for chunk in self._chunks(live, texts):
             deadline.check()
             if batch_fn is not None:
-                parts.append(
-                    to_matrix(
-                        batch_fn(chunk, deadline), len(chunk), dims, live.name, "vectorize_batch"
-                    )
+                part = to_matrix(
+                    batch_fn(chunk, deadline), len(chunk), dims, live.name, "vectorize_batch"
                 )
             else:
                 assert single_fn is not None
-                rows = [
-                    to_vector(single_fn(t, deadline), dims, live.name, "vectorize_text")
-                    for t in chunk
-                ]
-                parts.append(np.stack(rows))
-        if len(parts) == 1:
-            return parts[0]
-        try:
-            return np.concatenate(parts)
-        except ValueError:
-            raise PluginOutputError(
-                live.name, "vectorize_batch", "returned vectors of different lengths"
-            ) from None
+                part = np.stack(
+                    [
+                        to_vector(single_fn(t, deadline), dims, live.name, "vectorize_text")
+                        for t in chunk
+                    ]
+                )
+            if result is None:
+                if len(part) == len(texts):  # a single chunk, in the caller's order
+                    return part
+                result = np.empty((len(texts), part.shape[1]), dtype=np.float32)
+            elif part.shape[1] != result.shape[1]:
+                raise PluginOutputError(
+                    live.name, "vectorize_batch", "returned vectors of different lengths"
+                )
+            stop = start + len(part)
+            result[slice(start, stop) if rows_of is None else rows_of[start:stop]] = part
+            start = stop
+        assert result is not None
+        return result
 
     avectorize_text = awaitable(vectorize_text)
     avectorize_batch = awaitable(vectorize_batch)
