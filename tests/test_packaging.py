@@ -11,46 +11,18 @@ import email.parser
 import email.policy
 import re
 import shutil
-import subprocess
-import sys
 import tomllib
 import zipfile
 from email.message import Message
 from pathlib import Path
 
 import pytest
+from wheels import IGNORED, build_wheel, framework_wheel
 
 ROOT = Path(__file__).resolve().parents[1]
 LICENSE = ROOT / "LICENSE"
 CONTRIB = sorted(p.parent for p in (ROOT / "contrib").glob("*/pyproject.toml"))
 URL_LABELS = {"Documentation", "Source", "Changelog", "Issues"}
-IGNORED = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info", "build", "dist")
-
-
-def build_wheel(source: Path, out: Path) -> Path:
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--disable-pip-version-check",
-            "--wheel-dir",
-            str(out),
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    (wheel,) = out.glob("*.whl")
-    return wheel
 
 
 def dist_info(wheel: Path) -> tuple[Message, dict[str, bytes]]:
@@ -100,12 +72,7 @@ def test_license_is_bsd_3_clause_of_the_project() -> None:
 
 
 def test_framework_wheel_ships_the_license_and_full_metadata(tmp_path: Path) -> None:
-    source = tmp_path / "src"
-    source.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "weaviate_plugin_sdk.py"):
-        shutil.copy2(ROOT / name, source / name)
-    shutil.copytree(ROOT / "weaviate_ext", source / "weaviate_ext", ignore=IGNORED)
-    wheel = build_wheel(source, tmp_path / "wheels")
+    wheel = framework_wheel(tmp_path)
     metadata, licenses = dist_info(wheel)
     assert metadata["Name"] == "weaviate-ext"
     assert_common_metadata(metadata, licenses)

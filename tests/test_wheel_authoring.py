@@ -22,20 +22,19 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import venv
 from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
 import pytest
+from wheels import framework_wheel
 
 from weaviate_ext.scaffold.create import _environment
 
 pytestmark = [pytest.mark.wheel, pytest.mark.timeout(600)]
 
 ROOT = Path(__file__).resolve().parents[1]
-IGNORED = shutil.ignore_patterns("__pycache__", "*.py[cod]", "*.egg-info", "build", "dist")
 BUILT = (
     ("vectorizer", "python", "python"),
     ("vectorizer", "wasm", "c"),
@@ -93,39 +92,6 @@ class Env:
         return done.stdout
 
 
-def _build_framework_wheel(tmp: Path) -> Path:
-    source = tmp / "src"
-    source.mkdir()
-    for name in ("setup.cfg", "pyproject.toml", "README.md", "LICENSE", "weaviate_plugin_sdk.py"):
-        shutil.copy2(ROOT / name, source / name)
-    # copytree follows weaviate_ext/_data's symbolic links (to hookspecs/ and sdk/)
-    shutil.copytree(ROOT / "weaviate_ext", source / "weaviate_ext", ignore=IGNORED)
-    out = tmp / "wheels"
-    done = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--no-build-isolation",
-            "--no-index",
-            "--disable-pip-version-check",
-            "--wheel-dir",
-            str(out),
-            str(source),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    (wheel,) = out.glob("weaviate_ext-*.whl")
-    return wheel
-
-
 def _node_modules(where: Path) -> Path | None:
     """The Node.js template's npm dependencies, installed once (None without npm)."""
     npm = shutil.which("npm")
@@ -156,7 +122,7 @@ def _node_modules(where: Path) -> Path | None:
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Env]:
     tmp = tmp_path_factory.mktemp("wheel-authoring")
     assert not tmp.resolve().is_relative_to(ROOT)
-    wheel = _build_framework_wheel(tmp)
+    wheel = framework_wheel(tmp)
     home = tmp / "venv"
     venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=True).create(home)
     python = home / "bin" / "python"
