@@ -16,7 +16,7 @@ from typing import Any
 
 import pluggy
 
-from weaviate_ext import plugin_types
+from weaviate_ext import plugin_types, progress
 from weaviate_ext.discovery import Installed
 from weaviate_ext.dispatch import hookimpls, is_wrapper
 from weaviate_ext.errors import (
@@ -212,6 +212,14 @@ class Builder:
         config = resolve_config(
             manifest, host_config, default_reference=default_reference_check(manifest, grant)
         )
+        with progress.load_step(name, manifest.spec.runtime):  # a model load can be slow
+            return self._start(manifest, config, source)
+
+    def _start(
+        self, manifest: Manifest, config: PluginConfig, source: str
+    ) -> tuple[object, PluginConfig]:
+        """Make, validate, set up, health-check and probe a plugin (:meth:`build`)."""
+        name = manifest.name
         obj = self.make(manifest, config)
         try:
             check_hooks(self.registry, obj, manifest)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import attrs
 import click
 
+from weaviate_ext import progress
 from weaviate_ext._version import __version__
 from weaviate_ext.cli._output import (
     CliError,
@@ -198,9 +199,25 @@ def _state(ctx: click.Context) -> State:
     return state
 
 
+class _Command(click.Command):
+    """A subcommand: runs with the progress renderer of its output (:mod:`progress`):
+    nothing under ``--json`` (or ``serve --log-format json``: stderr is JSON lines), a
+    spinner when stderr is a terminal, else plain lines."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        state = ctx.find_object(State)
+        quiet = bool(ctx.params.get("as_json")) or ctx.params.get("log_format") == "json"
+        clean = state.output.clean if state is not None else None
+        write = (lambda text: state.output.line(text, err=True)) if state is not None else None
+        with progress.using(progress.choose(quiet=quiet, write=write, clean=clean)):
+            return super().invoke(ctx)
+
+
 class _Group(click.Group):
     """The top-level group: turns framework and OS errors into one ``error:`` line, and
     a closed stdout (``weaviate-ext list | head -1``) into a quiet exit 141."""
+
+    command_class = _Command
 
     def make_context(
         self,

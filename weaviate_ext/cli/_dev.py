@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from weaviate_ext import progress
 from weaviate_ext.cli._app import _parse_options, _state, cli
 from weaviate_ext.cli._call import USAGE, Call, callers
 from weaviate_ext.cli._output import Output, one_line
@@ -172,11 +173,14 @@ def dev_command(
         build=not no_build,
         conformance=not no_test,
         conformance_options=options,
+        stream_builds=state.verbose,
     )
     stop = threading.Event()
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set()) if main_thread else None
     watcher: threading.Thread | None = None
+    # loads report through the session's log (its lines share the terminal with the prompt)
+    previous_renderer = progress.set_renderer(progress.Plain(session.say))
     try:
         session.start()
         state.remember_secrets(session.manager)
@@ -211,4 +215,5 @@ def dev_command(
         if watcher is not None:
             watcher.join(timeout=10)
         session.close()
+        progress.set_renderer(previous_renderer)
         echo(f"stopped ({session.builds} builds, {session.reloads} reloads)")

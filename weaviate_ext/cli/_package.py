@@ -10,8 +10,15 @@ import click
 from weaviate_ext.cli._app import _state, cli
 from weaviate_ext.cli._new import shown_path
 from weaviate_ext.cli._output import CliError
-from weaviate_ext.scaffold.build import find_manifest, run_build
+from weaviate_ext.progress import step
+from weaviate_ext.scaffold.build import build_with_progress, find_manifest
 from weaviate_ext.scaffold.package import build_wheel, package_plugin
+
+
+def _wheel(project: Path, out: Path) -> Path:
+    """The wheel of ``project`` built into ``out``, as a progress step."""
+    with step(f"building the wheel of {project.name}", "built the wheel"):
+        return build_wheel(project, out)
 
 
 @cli.command("package")
@@ -73,16 +80,18 @@ def package_command(
     echo = state.output.line
     manifest_path = find_manifest(path)
     if build_first:
-        result = run_build(manifest_path.parent)
+        name = manifest_path.parent.resolve().name
+        result = build_with_progress(manifest_path.parent, name, stream=state.verbose)
         if not result.ok:
-            for line in result.tail().splitlines():
-                echo(f"    {line}", err=True)
+            if not state.verbose:  # with -v the output has been shown as it came
+                for line in result.tail().splitlines():
+                    echo(f"    {line}", err=True)
             raise CliError(f"{path}: build.sh failed (exit {result.returncode})")
     packaged = package_plugin(
         manifest_path, out, dist_name=dist_name, version=version, exclude=exclude, force=force
     )
     if as_json:
-        made = build_wheel(packaged.project, out) if wheel else None
+        made = _wheel(packaged.project, out) if wheel else None
         state.output.json(
             {
                 "name": packaged.name,
@@ -104,7 +113,7 @@ def package_command(
         echo(f"  spec.sha256 of the shipped binary: {packaged.sha256}")
     target = shown_path(packaged.project)
     if wheel:
-        made = build_wheel(packaged.project, out)
+        made = _wheel(packaged.project, out)
         target = shown_path(made)
         echo(f"  wheel: {target}")
     echo("next:")

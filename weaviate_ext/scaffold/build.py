@@ -9,12 +9,14 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import attrs
 
+from weaviate_ext import progress
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.scaffold.create import ScaffoldError
 
@@ -60,10 +62,13 @@ def run_build(
     *,
     env: Mapping[str, str] | None = None,
     timeout: float = BUILD_TIMEOUT,
+    on_output: Callable[[str], None] | None = None,
 ) -> BuildResult:
     """Run ``directory/build.sh`` (with ``PYTHON`` set to this interpreter).
 
-    A directory without ``build.sh`` has nothing to build: a successful result.
+    ``on_output`` is called with each line of the build's output as it comes (``-v``);
+    the result has all of it. A directory without ``build.sh`` has nothing to build: a
+    successful result.
     """
     script = Path(directory) / BUILD_SCRIPT
     if not script.is_file():
@@ -72,24 +77,65 @@ def run_build(
     environ = {**os.environ, "PYTHON": sys.executable, **(env or {})}
     started = time.monotonic()
     try:
-        done = subprocess.run(
+        process = subprocess.Popen(
             command,
             cwd=script.parent,
             env=environ,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            timeout=timeout,
-            check=False,
         )
-    except subprocess.TimeoutExpired as exc:
-        output = (exc.stdout or b"").decode("utf-8", "replace")
-        output += f"\n{BUILD_SCRIPT} did not finish within {timeout:g}s"
-        return BuildResult(False, output, time.monotonic() - started)
     except OSError as exc:
         return BuildResult(False, f"cannot run {script}: {exc}", time.monotonic() - started)
-    output = done.stdout.decode("utf-8", "replace")
-    return BuildResult(done.returncode == 0, output, time.monotonic() - started, done.returncode)
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=_read_lines, args=(process, lines, on_output), name="build-output", daemon=True
+    )
+    reader.start()
+    try:
+        returncode: int | None = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        returncode = None
+    finally:
+        if process.poll() is None:  # interrupted (Ctrl-C): the build does not outlive us
+            process.kill()
+            process.wait()
+    reader.join(timeout=5.0)  # a grandchild may still hold the pipe open
+    output = "".join(lines)
+    if returncode is None:
+        output += f"\n{BUILD_SCRIPT} did not finish within {timeout:g}s"
+        return BuildResult(False, output, time.monotonic() - started)
+    return BuildResult(returncode == 0, output, time.monotonic() - started, returncode)
+
+
+def _read_lines(
+    process: subprocess.Popen[bytes], lines: list[str], on_output: Callable[[str], None] | None
+) -> None:
+    assert process.stdout is not None
+    with process.stdout:
+        for raw in process.stdout:
+            line = raw.decode("utf-8", "replace")
+            lines.append(line)
+            if on_output is not None:
+                on_output(line.rstrip("\r\n"))
+
+
+def build_with_progress(
+    directory: str | os.PathLike[str],
+    name: str,
+    *,
+    stream: bool = False,
+    env: Mapping[str, str] | None = None,
+) -> BuildResult:
+    """:func:`run_build` as a progress step (``building NAME``, ``built NAME in 3.1 s``);
+    with ``stream`` the build's output is shown as it comes."""
+    with progress.step(f"building {name}", f"built {name}") as step:
+        result = run_build(directory, env=env, on_output=step.output if stream else None)
+        if not result.ok:
+            step.fail()
+    return result
 
 
 # ---------------------------------------------------------------------------------------

@@ -100,6 +100,7 @@ class DevSession:
         build: bool = True,
         conformance: bool = True,
         conformance_options: Mapping[str, Any] | None = None,
+        stream_builds: bool = False,
     ) -> None:
         self.manifest_path = find_manifest(path).resolve()
         self.directory = self.manifest_path.parent
@@ -108,6 +109,8 @@ class DevSession:
         self.build_enabled = build
         self.conformance = conformance
         self.conformance_options = dict(conformance_options or {})
+        self.stream_builds = stream_builds
+        """Show each build's output as it comes (``-v``), not only its end on failure."""
         self.manager = PluginManager(discover=False)
         self.name: str | None = None
         self.builds = 0
@@ -140,14 +143,15 @@ class DevSession:
         if not self.build_enabled:
             return None
         self.say("building ...")
-        result = run_build(self.directory)
+        stream = (lambda line: self.echo(f"    {line}")) if self.stream_builds else None
+        result = run_build(self.directory, on_output=stream)
         self.builds += 1
         if result.ok:
             self.say(f"build ok ({result.seconds:.1f}s)")
         else:
             code = f"exit {result.returncode}" if result.returncode is not None else "failed"
             self.say(f"build FAILED ({code}, {result.seconds:.1f}s):")
-            for line in result.tail().splitlines():
+            for line in [] if self.stream_builds else result.tail().splitlines():
                 self.echo(f"    {line}")
         return result
 
