@@ -74,6 +74,8 @@ class PluginManager:
         environment variables, network, references in config defaults. A manifest only
         requests; a request not granted refuses the load (docs/security.md).
     :param trust: names of plugins granted everything they request.
+    :param tracing: trace every plugin call with OpenTelemetry
+        (:func:`weaviate_ext.tracing.instrument`; needs the ``otel`` extra).
 
     Every method is thread-safe. Loading, unloading and reloading are serialised; calls
     through handles never wait for them.
@@ -91,6 +93,7 @@ class PluginManager:
         observers: Iterable[object] = (),
         grants: Grants | Mapping[str, Grant] | None = None,
         trust: Iterable[str] = (),
+        tracing: bool = False,
     ) -> None:
         self.registry = Registry(PROJECT_NAME)
         """The one hook registry: every loaded plugin is registered here by name, and
@@ -120,6 +123,10 @@ class PluginManager:
             self.registry.register(bridge)
         for observer in observers:
             self.add_observer(observer)
+        if tracing:
+            from weaviate_ext.tracing import instrument
+
+            instrument(self)
 
     # -- context manager ----------------------------------------------------------------
 

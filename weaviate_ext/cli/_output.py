@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import sys
@@ -82,6 +83,42 @@ class _OneLineFormatter(logging.Formatter):
         plain = logging.makeLogRecord(record.__dict__)
         plain.exc_info = plain.exc_text = plain.stack_info = None
         return self.output.clean(one_line(super().format(plain)))
+
+
+class JsonFormatter(logging.Formatter):
+    """Log records as one JSON object per line: ``time`` (ISO 8601, UTC), ``level``,
+    ``logger``, ``message``, then ``request_id``, ``plugin``, ``latency_ms``,
+    ``method``, ``path`` and ``status`` when the record has them (the serve request
+    log sets them), and ``exception`` (one line) for a record with a traceback.
+    Known secrets are scrubbed from every value.
+
+    :param output: whose secrets to scrub; :param secrets: more of them (for
+        ``logging.config.dictConfig``, which cannot pass an :class:`Output`).
+    """
+
+    FIELDS = ("request_id", "plugin", "latency_ms", "method", "path", "status")
+
+    def __init__(self, output: Output | None = None, secrets: Sequence[str] = ()) -> None:
+        super().__init__()
+        self.output = output if output is not None else Output()
+        self.output.secrets.update(s for s in secrets if s)
+
+    def format(self, record: logging.LogRecord) -> str:
+        clean = self.output.clean
+        when = datetime.datetime.fromtimestamp(record.created, datetime.UTC)
+        entry: dict[str, Any] = {
+            "time": when.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": clean(record.getMessage()),
+        }
+        for field in self.FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                entry[field] = clean(value) if isinstance(value, str) else value
+        if record.exc_info:
+            entry["exception"] = clean(one_line(self.formatException(record.exc_info)))
+        return json.dumps(entry, ensure_ascii=False, default=str)
 
 
 def _setup_logging(ctx: click.Context, verbose: bool, output: Output) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from weaviate_ext.cli._app import _state, cli, grant_options
-from weaviate_ext.cli._output import _OneLineFormatter
+from weaviate_ext.cli._output import JsonFormatter, _OneLineFormatter
 from weaviate_ext.grants import Grants
 
 SERVE_LOGGER = "weaviate_ext.serve"
@@ -47,6 +47,31 @@ def _log_to_stderr(ctx: click.Context, verbose: bool) -> None:
         logger.propagate = previous[1]
 
     ctx.call_on_close(restore)
+
+
+def _json_log_config(secrets: set[str]) -> dict[str, object]:
+    """uvicorn's ``log_config`` for ``--log-format json``: uvicorn's and the
+    framework's loggers print one JSON object per line on stderr (worker processes
+    apply it too)."""
+    formatter = f"{JsonFormatter.__module__}.{JsonFormatter.__qualname__}"
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"json": {"()": formatter, "secrets": sorted(secrets)}},
+        "handlers": {
+            "json": {
+                "class": "logging.StreamHandler",
+                "formatter": "json",
+                "stream": "ext://sys.stderr",
+            }
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "uvicorn.error": {"level": "INFO"},
+            "uvicorn.access": {"handlers": ["json"], "level": "INFO", "propagate": False},
+            "weaviate_ext": {"handlers": ["json"], "level": "INFO", "propagate": False},
+        },
+    }
 
 
 @cli.command("serve", context_settings={"show_default": True})
@@ -150,6 +175,21 @@ def _log_to_stderr(ctx: click.Context, verbose: bool) -> None:
 )
 @grant_options
 @click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    envvar="WEAVIATE_EXT_SERVE_LOG_FORMAT",
+    help="Log lines as text, or as one JSON object per line (time, level, logger, "
+    "message; request_id, plugin, latency_ms on request lines).",
+)
+@click.option(
+    "--otel/--no-otel",
+    default=False,
+    envvar="WEAVIATE_EXT_SERVE_OTEL",
+    help="Trace requests and plugin calls with OpenTelemetry (the otel extra); "
+    "exporters from OTEL_TRACES_EXPORTER (docs/serve.md#observability).",
+)
 @click.pass_context
 def serve_command(
     ctx: click.Context,
@@ -177,6 +217,8 @@ def serve_command(
     grant_options: Grants,
     trust: tuple[str, ...],
     access_log: bool,
+    log_format: str,
+    otel: bool,
 ) -> None:
     """Serve the loaded plugins over HTTP: Weaviate's inference-container and reranker
     APIs, OpenAI- and Ollama-compatible endpoints, and a native API for every plugin.
@@ -224,17 +266,22 @@ def serve_command(
         threads=threads,
         batch_window_ms=batch_window_ms,
         reload=reload,
+        otel=otel,
+        request_log=access_log and log_format == "json",
     )
     for token in tokens:
         state.output.secrets.add(token)
-    _log_to_stderr(ctx, state.verbose)
     where = {"uds": str(uds)} if uds is not None else {"host": host, "port": port}
-    options = {
+    options: dict[str, object] = {
         "log_level": "info",
         "access_log": access_log,
         "timeout_graceful_shutdown": 10,
         **where,
     }
+    if log_format == "json":  # the app's request log replaces uvicorn's access lines
+        options.update(access_log=False, log_config=_json_log_config(state.output.secrets))
+    else:
+        _log_to_stderr(ctx, state.verbose)
     if workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
         return

@@ -19,7 +19,7 @@ from typing import Any
 import grpc
 import numpy as np
 
-from weaviate_ext import plugin_types
+from weaviate_ext import plugin_types, tracing
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import (
     AuthenticationError,
@@ -90,7 +90,9 @@ class Connection:
         timeout = timeout_of(deadline)
         stubs, generation = self.stubs(hook, timeout)
         try:
-            return getattr(stubs.service, RPCS[hook])(request, timeout=timeout)
+            return getattr(stubs.service, RPCS[hook])(
+                request, timeout=timeout, metadata=tracing.outgoing_metadata()
+            )
         except grpc.RpcError as exc:
             raise self.error(hook, exc, _limit(deadline), generation) from None
 
@@ -98,7 +100,9 @@ class Connection:
         """Call the server-streaming RPC of ``hook``; cancelled if the caller stops early."""
         timeout = timeout_of(deadline)
         stubs, generation = self.stubs(hook, timeout)
-        responses = getattr(stubs.service, RPCS[hook])(request, timeout=timeout)
+        responses = getattr(stubs.service, RPCS[hook])(
+            request, timeout=timeout, metadata=tracing.outgoing_metadata()
+        )
         try:
             yield from responses
         except grpc.RpcError as exc:

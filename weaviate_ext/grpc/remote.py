@@ -40,6 +40,7 @@ import attrs
 import grpc
 from grpc_health.v1 import health_pb2
 
+from weaviate_ext import tracing
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import PluginUnavailable
 from weaviate_ext.grpc.client import Connection, _limit, timeout_of
@@ -566,7 +567,9 @@ class RemoteConnection(Connection):
         for attempt in range(tries):
             replica = self._pick(hook)
             try:
-                return getattr(replica.stubs.service, method)(request, timeout=timeout_of(deadline))
+                return getattr(replica.stubs.service, method)(
+                    request, timeout=timeout_of(deadline), metadata=tracing.outgoing_metadata()
+                )
             except grpc.RpcError as exc:
                 if exc.code() not in _GONE:
                     raise self.error(hook, exc, _limit(deadline), None) from None
@@ -586,7 +589,7 @@ class RemoteConnection(Connection):
         for attempt in range(tries):
             replica = self._pick(hook)
             responses = getattr(replica.stubs.service, method)(
-                request, timeout=timeout_of(deadline)
+                request, timeout=timeout_of(deadline), metadata=tracing.outgoing_metadata()
             )
             started = False
             try:

@@ -10,6 +10,7 @@ or ``unix:///path``), for a host that connects to it with ``spec.address``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import queue
@@ -91,30 +92,82 @@ class _Pool(futures.Executor):
             self._queue.put(None)
 
 
-def _guard_unary(plugin: PluginBase, rpc: str) -> Callable[[Any, Any], Any]:
+class _Tracing:
+    """Server spans for calls that carry a W3C trace context (``traceparent`` metadata,
+    sent by a host that traces its plugin calls), when OpenTelemetry is importable.
+
+    The span is a child of the host's span for the call, named ``<Service>/<Rpc>``, kind
+    ``SERVER``, and current while the plugin's method runs. It goes to the plugin
+    process's global tracer provider; with none configured, the current span inside the
+    call is still the host's (so ``trace.get_current_span()`` carries its trace id).
+    """
+
+    def __init__(self, plugin: PluginBase) -> None:
+        import importlib.util
+
+        self.available = importlib.util.find_spec("opentelemetry") is not None
+        self.plugin = plugin
+        self._tracer: Any = None
+
+    def span(
+        self, rpc: str, context: grpc.ServicerContext
+    ) -> contextlib.AbstractContextManager[Any]:
+        """The server span of one call, or nothing when it carries no trace context."""
+        if not self.available:
+            return contextlib.nullcontext()
+        try:
+            metadata = context.invocation_metadata()
+        except Exception:  # a test's stand-in context
+            return contextlib.nullcontext()
+        carrier = {str(k): v for k, v in metadata or () if isinstance(v, str)}
+        if "traceparent" not in carrier:
+            return contextlib.nullcontext()
+        from opentelemetry import propagate, trace
+
+        if self._tracer is None:
+            self._tracer = trace.get_tracer("weaviate_plugin_sdk")
+        service = f"weaviate.plugin.v1.{self.plugin.service}"
+        return self._tracer.start_as_current_span(  # type: ignore[no-any-return]
+            f"{service}/{rpc}",
+            context=propagate.extract(carrier),
+            kind=trace.SpanKind.SERVER,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": service,
+                "rpc.method": rpc,
+                "weaviate_ext.plugin": self.plugin.plugin_name or type(self.plugin).__name__,
+            },
+        )
+
+
+def _guard_unary(plugin: PluginBase, rpc: str, tracing: _Tracing) -> Callable[[Any, Any], Any]:
     method = getattr(plugin, rpc)
 
     def call(request: Any, context: grpc.ServicerContext) -> Any:
-        try:
-            return method(request, context)
-        except Exception as exc:
-            if _aborted(context):
-                raise
-            context.abort(status_for(exc), f"{type(exc).__name__}: {exc}")
+        with tracing.span(rpc, context):
+            try:
+                return method(request, context)
+            except Exception as exc:
+                if _aborted(context):
+                    raise
+                context.abort(status_for(exc), f"{type(exc).__name__}: {exc}")
 
     return call
 
 
-def _guard_stream(plugin: PluginBase, rpc: str) -> Callable[[Any, Any], Iterator[Any]]:
+def _guard_stream(
+    plugin: PluginBase, rpc: str, tracing: _Tracing
+) -> Callable[[Any, Any], Iterator[Any]]:
     method = getattr(plugin, rpc)
 
     def call(request: Any, context: grpc.ServicerContext) -> Iterator[Any]:
-        try:
-            yield from method(request, context)
-        except Exception as exc:
-            if _aborted(context):
-                raise
-            context.abort(status_for(exc), f"{type(exc).__name__}: {exc}")
+        with tracing.span(rpc, context):
+            try:
+                yield from method(request, context)
+            except Exception as exc:
+                if _aborted(context):
+                    raise
+                context.abort(status_for(exc), f"{type(exc).__name__}: {exc}")
 
     return call
 
@@ -176,9 +229,12 @@ def build_server(plugin: PluginBase, max_workers: int = 8) -> tuple[grpc.Server,
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     plugin_service = _PluginService(plugin, health_servicer)
     pb_grpc.add_PluginServicer_to_server(plugin_service, server)  # type: ignore[no-untyped-call]
+    tracing = _Tracing(plugin)
     handlers = {
         rpc: staticmethod(
-            _guard_stream(plugin, rpc) if rpc == "GenerateStream" else _guard_unary(plugin, rpc)
+            _guard_stream(plugin, rpc, tracing)
+            if rpc == "GenerateStream"
+            else _guard_unary(plugin, rpc, tracing)
         )
         for rpc in plugin.rpcs
     }

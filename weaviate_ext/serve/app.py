@@ -9,6 +9,9 @@ worker processes (each loads its own plugins)::
 from __future__ import annotations
 
 import logging
+import re
+import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -18,6 +21,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from weaviate_ext._version import __version__
+from weaviate_ext.errors import ConfigError
 from weaviate_ext.manager import PluginManager
 from weaviate_ext.serve import errors, inference, native, ollama, openai, reranker
 from weaviate_ext.serve.auth import BearerAuthMiddleware
@@ -25,7 +29,12 @@ from weaviate_ext.serve.errors import ContentLengthLimitMiddleware
 from weaviate_ext.serve.metrics import RequestMetricsMiddleware
 from weaviate_ext.serve.reload import watch
 from weaviate_ext.serve.settings import ServeSettings
-from weaviate_ext.serve.state import ServeState
+from weaviate_ext.serve.state import REQUEST, ServeState
+
+access_log = logging.getLogger("weaviate_ext.serve.access")
+
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+"""An ``X-Request-ID`` taken as it is (else a new id replaces it)."""
 
 DESCRIPTION = """\
 Plugins loaded by weaviate-ext, of every runtime (Python, WebAssembly, native, gRPC),
@@ -65,6 +74,78 @@ class HeadAsGetMiddleware:
             await send(message)
 
         await self.app({**scope, "method": "GET"}, receive, send_without_body)
+
+
+class RequestLogMiddleware:
+    """One INFO record per HTTP request on ``weaviate_ext.serve.access``, with the
+    attributes ``request_id``, ``plugin`` (the first plugin called, if any),
+    ``latency_ms``, ``method``, ``path`` and ``status``.
+
+    The request id is the request's ``X-Request-ID`` header when it is a plain token,
+    else a new one; the answer carries it in ``X-Request-ID``.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Run the request with its id current, then log it."""
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope.get("headers") or ()).get(b"x-request-id", b"").decode("latin-1")
+        request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        info: dict[str, object] = {"request_id": request_id}
+        token = REQUEST.set(info)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+                headers = [h for h in message.get("headers", ()) if h[0] != b"x-request-id"]
+                headers.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            REQUEST.reset(token)
+            latency_ms = round((time.perf_counter() - started) * 1e3, 3)
+            method, path = scope.get("method", ""), scope.get("path", "")
+            access_log.info(
+                "%s %s %d %.1fms",
+                method,
+                path,
+                status,
+                latency_ms,
+                extra={
+                    "request_id": request_id,
+                    "plugin": info.get("plugin"),
+                    "latency_ms": latency_ms,
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                },
+            )
+
+
+def _instrument(app: FastAPI) -> None:
+    """A server span per request (OpenTelemetry's FastAPI instrumentation), in the global
+    tracer provider, configured from the ``OTEL_*`` environment if nobody set one."""
+    try:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+    except ImportError as exc:
+        raise ConfigError(
+            f"serve setting otel needs OpenTelemetry ({exc}); "
+            "install the otel extra: pip install 'weaviate-ext[otel]'"
+        ) from None
+    from weaviate_ext.tracing import configure_from_env
+
+    configure_from_env()
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="/metrics,/.well-known/")
 
 
 def create_app(
@@ -129,6 +210,10 @@ def create_app(
     app.add_middleware(ContentLengthLimitMiddleware, limit=settings.max_body_bytes)
     app.add_middleware(BearerAuthMiddleware, state=state)
     app.add_middleware(RequestMetricsMiddleware, metrics=state.metrics)
+    if settings.request_log:
+        app.add_middleware(RequestLogMiddleware)
+    if settings.otel:
+        _instrument(app)
     return app
 
 

@@ -102,6 +102,16 @@ class ServeSettings:
     """Dynamic batching: how long (milliseconds) concurrent single-text requests to a
     batch-safe vectorizer (``capabilities.batchSafe``) are collected into one
     ``vectorize_batch`` call at most; 0 turns batching off (one call per request)."""
+    otel: bool = False
+    """OpenTelemetry tracing (the ``otel`` extra): a server span per request (the FastAPI
+    instrumentation) with a child span per plugin call, the trace context passed on to
+    gRPC plugins; spans go to the global tracer provider, else to one configured from
+    the ``OTEL_*`` environment (:func:`weaviate_ext.tracing.configure_from_env`)."""
+    request_log: bool = False
+    """Log one INFO record per request on the ``weaviate_ext.serve.access`` logger, with
+    ``request_id`` (the ``X-Request-ID`` header, else a new one, sent back),
+    ``plugin``, ``latency_ms``, ``method``, ``path`` and ``status`` attributes (what
+    ``serve --log-format json`` prints)."""
 
     def __attrs_post_init__(self) -> None:
         for name in ("cache_size", "max_text_length", "max_batch", "max_body_bytes", "threads"):
@@ -141,7 +151,7 @@ class ServeSettings:
         / ``_GENERATOR``, :data:`TOKENS_ENV`, ``WEAVIATE_EXT_SERVE_AUTH_PLUGINS``,
         :data:`CACHE_ENV`, ``WEAVIATE_EXT_SERVE_CACHE_SIZE``, ``_MAX_TEXT_LENGTH``,
         ``_MAX_BATCH``, ``_MAX_BODY_BYTES``, ``_TIMEOUT``, ``_THREADS``, ``_BATCH_WINDOW_MS``,
-        ``_RELOAD`` and ``_DISCOVER``.
+        ``_RELOAD``, ``_DISCOVER``, ``_OTEL`` and ``_REQUEST_LOG``.
         """
         env = os.environ if environ is None else environ
         settings_file = env.get(SETTINGS_FILE_ENV)
@@ -186,6 +196,8 @@ class ServeSettings:
             "auth_plugins": _truthy(get("AUTH_PLUGINS")),
             "cache": _truthy(env.get(CACHE_ENV)),
             "reload": _truthy(get("RELOAD")),
+            "otel": _truthy(get("OTEL")),
+            "request_log": _truthy(get("REQUEST_LOG")),
         }
         for name, kind in (
             ("cache_size", int),

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import threading
 import time
@@ -57,6 +58,12 @@ DEFAULT_TIMEOUT = 30.0
 GRACE = 1.0
 """Seconds the server waits past a call's deadline before answering 504 itself (the
 runtimes that enforce deadlines answer first, with the plugin's own error)."""
+
+REQUEST: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "weaviate_ext_serve_request", default=None
+)
+"""What the request log knows of the request being served (its id, the plugin called),
+set by the app's request log middleware when ``request_log`` is on."""
 
 DEFAULT_OPTIONS = {
     "vectorizer": "--vectorizer",
@@ -214,8 +221,13 @@ class ServeState:
         self._bulkheads: dict[str, Bulkhead] = {}
         self._batchers: dict[str, Batcher] = {}
         self._closing = False
+        self._untrace: Callable[[], None] | None = None
         if manager is not None:
             manager.add_observer(_Observer(self))
+            if settings.otel:
+                from weaviate_ext.tracing import instrument
+
+                self._untrace = instrument(manager)
 
     # -- lifetime -------------------------------------------------------------------------
 
@@ -280,7 +292,9 @@ class ServeState:
 
     def _load_plugins(self) -> None:
         settings = self.settings
-        manager = PluginManager(discover=settings.discover, config=settings.config)
+        manager = PluginManager(
+            discover=settings.discover, config=settings.config, tracing=settings.otel
+        )
         manager.add_observer(_Observer(self))
         self.manager = manager
         for directory in settings.plugin_dirs:
@@ -324,6 +338,8 @@ class ServeState:
         manager = self.manager
         if manager is not None and self.owns_manager:
             await anyio.to_thread.run_sync(manager.close)
+        if self._untrace is not None:
+            self._untrace()
 
     def plugins_changed(self, name: str) -> None:
         """A plugin was loaded, reloaded or unloaded: drop its cached answers."""
@@ -419,6 +435,9 @@ class ServeState:
         its own, then gives the slot back) and answered with a 504.
         """
         plugin = handle.name
+        request = REQUEST.get()
+        if request is not None:
+            request.setdefault("plugin", plugin)
         timeout = self.call_timeout(handle)
         limit = timeout + GRACE
         started = time.perf_counter()
