@@ -7,7 +7,8 @@ environment), and every command then runs from an empty directory outside the
 repository, with ``PYTHONPATH`` and ``WEAVIATE_EXT_SDK_DIR`` unset: ``weaviate-ext new``
 for every type x runtime x language, then ``new`` + ``build.sh`` + ``weaviate-ext test``
 for python, wasm (C and Rust), native (C) and grpc (Python and Node.js), and
-``weaviate-ext package --wheel`` of a Python plugin, installed and listed.
+``weaviate-ext package --wheel`` of each of them, and of a Python plugin installed and
+listed.
 
 The venv's ``weaviate_ext`` must be the wheel's, not this checkout's editable install
 (whose import finder sits in the system site-packages): the first test checks
@@ -216,6 +217,10 @@ def test_new_build_and_test_from_an_empty_directory(
     assert f"{name}: " in out
     report = env.ok("weaviate-ext", "test", ".", cwd=plugin)
     assert "FAIL" not in report, report
+    # and the plugin as a pip package, built from the wheel-installed framework too
+    env.ok("weaviate-ext", "package", ".", "--wheel", cwd=plugin)
+    dist = name.replace("-", "_")
+    assert len(list((plugin / "dist").glob(f"weaviate_ext_{dist}-0.1.0-*.whl"))) == 1
 
 
 def test_package_wheel_of_a_python_plugin_in_the_fresh_venv(env: Env) -> None:
