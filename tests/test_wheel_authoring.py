@@ -29,9 +29,8 @@ from pathlib import Path
 
 import attrs
 import pytest
+from node_deps import install_node_modules, link_node_modules
 from wheels import framework_wheel
-
-from weaviate_ext.scaffold.create import _environment
 
 pytestmark = [pytest.mark.wheel, pytest.mark.timeout(600)]
 
@@ -98,25 +97,7 @@ def _node_modules(where: Path) -> Path | None:
     npm = shutil.which("npm")
     if npm is None or shutil.which("node") is None:
         return None
-    package = json.loads(
-        _environment()
-        .get_template("grpc-node/package.json.j2")
-        .render(name="deps", description="deps")
-    )
-    where.mkdir(parents=True)
-    (where / "package.json").write_text(
-        json.dumps({"private": True, "dependencies": package["dependencies"]})
-    )
-    done = subprocess.run(
-        [npm, "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=where,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"npm install failed:\n{done.stdout}\n{done.stderr}"
-    return where / "node_modules"
+    return install_node_modules(where, npm)
 
 
 @pytest.fixture(scope="module")
@@ -209,10 +190,7 @@ def test_new_build_and_test_from_an_empty_directory(
     plugin = where / name
     if lang == "node":
         assert env.node_modules is not None
-        # hard links: a plugin process may read only its own directory
-        shutil.copytree(
-            env.node_modules, plugin / "node_modules", symlinks=True, copy_function=os.link
-        )
+        link_node_modules(env.node_modules, plugin)
     out = env.ok("bash", "build.sh", cwd=plugin)
     assert f"{name}: " in out
     report = env.ok("weaviate-ext", "test", ".", cwd=plugin)

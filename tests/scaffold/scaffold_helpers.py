@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -14,10 +13,11 @@ from typing import Any
 import attrs
 import pytest
 from click.testing import CliRunner
+from node_deps import install_node_modules, link_node_modules
 
 from weaviate_ext.cli import cli
 from weaviate_ext.scaffold.build import BuildResult, run_build
-from weaviate_ext.scaffold.create import COMBINATIONS, _environment
+from weaviate_ext.scaffold.create import COMBINATIONS
 
 Combo = tuple[str, str, str]
 
@@ -67,28 +67,6 @@ def invoke(*args: str, input: str | None = None) -> Any:
     return CliRunner().invoke(cli, list(args), input=input, catch_exceptions=False)
 
 
-def install_node_modules(directory: Path) -> Path:
-    """The npm dependencies of the Node.js template, installed into ``directory``."""
-    require_tool("node")
-    npm = require_tool("npm")
-    template = _environment().get_template("grpc-node/package.json.j2")
-    package = json.loads(template.render(name="scaffold-deps", description="deps"))
-    directory.mkdir(parents=True, exist_ok=True)
-    (directory / "package.json").write_text(
-        json.dumps({"private": True, "dependencies": package["dependencies"]})
-    )
-    done = subprocess.run(
-        [npm, "install", "--prefer-offline", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=directory,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"npm install failed:\n{done.stdout}\n{done.stderr}"
-    return directory / "node_modules"
-
-
 @attrs.define
 class Built:
     """One scaffold of the matrix: where it is and how its build went."""
@@ -125,17 +103,15 @@ class Scaffolds:
         self._lock = threading.Lock()
 
     def link_node_modules(self, directory: Path) -> None:
-        """Give a Node.js scaffold the shared ``node_modules``, as hard links: a plugin
-        process may read only its own directory (a symlink out of it points outside),
-        and copying every file would be slow."""
-        shutil.copytree(
-            self.node_modules(), directory / "node_modules", symlinks=True, copy_function=os.link
-        )
+        """Give a Node.js scaffold the shared ``node_modules`` (hard links)."""
+        link_node_modules(self.node_modules(), directory)
 
     def node_modules(self) -> Path:
         """The shared ``node_modules`` (installed on first use)."""
         if self._node_modules is None:
-            self._node_modules = install_node_modules(self.root.parent / "node-deps")
+            require_tool("node")
+            npm = require_tool("npm")
+            self._node_modules = install_node_modules(self.root.parent / "node-deps", npm)
         return self._node_modules
 
     def get(self, combo: Combo) -> Built:
