@@ -26,9 +26,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import threading
@@ -37,11 +34,11 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from _serving import cpu_seconds, free_port, percentile, ready_server  # benchmarks/
 from dispatch import DIMS, write_bench_plugin  # benchmarks/, the script's directory
 
 from weaviate_ext import PluginManager
 
-ROOT = Path(__file__).resolve().parents[1]
 TEXT = "the quick brown fox jumps over the lazy dog"
 BODY = json.dumps(
     {
@@ -54,19 +51,6 @@ BODY = json.dumps(
     separators=(",", ":"),
 ).encode()
 """What Weaviate's text2vec-transformers module sends (no Content-Type header)."""
-
-
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values`` (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -88,46 +72,8 @@ def server(manifest: Path, access_log: bool) -> Iterator[tuple[int, int]]:
         str(port),
         "--access-log" if access_log else "--no-access-log",
     ]
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 120
-            while True:
-                if process.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"server exited:\n{log.read().decode(errors='replace')}")
-                try:
-                    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-                    connection.request("GET", "/.well-known/ready")
-                    if connection.getresponse().status == 204:
-                        connection.close()
-                        break
-                    connection.close()
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server not ready")
-                time.sleep(0.05)
-            yield port, process.pid
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """CPU time (user + system) used by process ``pid`` so far; ``None`` without /proc."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    with ready_server(argv, port, timeout=120) as running:
+        yield running
 
 
 def client_run(port: int, count: int, latencies: list[float]) -> None:

@@ -35,20 +35,14 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
-import socket
-import subprocess
 import sys
 import tempfile
 import textwrap
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-
-ROOT = Path(__file__).resolve().parents[1]
+from _serving import cpu_seconds, free_port, percentile, ready_server  # benchmarks/
 
 SENTENCE = (
     "the quick brown fox jumps over the lazy dog while a vector database indexes "
@@ -129,69 +123,11 @@ uvicorn.run(app, host="127.0.0.1", port=port, access_log=False, log_level="warni
 """
 
 
-def percentile(values: list[float], q: float) -> float:
-    """The ``q`` quantile (0..1) of ``values`` (nearest rank)."""
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
-def free_port() -> int:
-    """A free TCP port on 127.0.0.1."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def minilm_manifest() -> Path:
     """The installed contrib MiniLM vectorizer's ``plugin.yaml``."""
     import weaviate_ext_minilm_vectorizer
 
     return Path(weaviate_ext_minilm_vectorizer.__file__).parent / "plugin.yaml"
-
-
-@contextmanager
-def process(argv: list[str], port: int) -> Iterator[tuple[int, int]]:
-    """Run ``argv`` (a server on ``port``) until it answers ``/.well-known/ready``; yields
-    the port and the process id."""
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    for name in list(env):
-        if name.startswith("WEAVIATE_EXT_SERVE_") or name == "ENABLE_CACHE":
-            del env[name]
-    with tempfile.TemporaryFile() as log:
-        child = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, env=env)
-        try:
-            deadline = time.monotonic() + 180
-            while True:
-                if child.poll() is not None:
-                    log.seek(0)
-                    raise RuntimeError(f"server exited:\n{log.read().decode(errors='replace')}")
-                try:
-                    if httpx.get(f"http://127.0.0.1:{port}/.well-known/ready").status_code == 204:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("server not ready")
-                time.sleep(0.1)
-            yield port, child.pid
-        finally:
-            child.terminate()
-            try:
-                child.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-
-
-def cpu_seconds(pid: int) -> float:
-    """CPU time (user + system) used by process ``pid`` so far (0 without /proc)."""
-    try:
-        with open(f"/proc/{pid}/stat") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def serve_argv(port: int, window_ms: float) -> list[str]:
@@ -269,7 +205,7 @@ def main(argv: list[str] | None = None) -> int:
             servers = {}
             for name, make in configs.items():  # all up at once: rounds interleave them
                 port = free_port()
-                servers[name] = stack.enter_context(process(make(port), port))
+                servers[name] = stack.enter_context(ready_server(make(port), port))
             for port, _ in servers.values():  # warm up
                 asyncio.run(drive(port, 16, 64, args.seconds))
             for _ in range(args.rounds):
@@ -279,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
                         count = args.requests if clients > 1 else max(50, args.requests // 4)
                         before = cpu_seconds(pid)
                         latencies, elapsed = asyncio.run(drive(port, clients, count, args.seconds))
-                        cpu = (cpu_seconds(pid) - before) / len(latencies) * 1e3
+                        after = cpu_seconds(pid)
+                        used = after - before if after is not None and before is not None else 0
+                        cpu = used / len(latencies) * 1e3
                         row = (
                             len(latencies) / elapsed,
                             percentile(latencies, 0.5) * 1e3,
