@@ -89,10 +89,18 @@
  * Exports: one set per plugin type (spec.type)
  * ------------------------------------------------------------------------------------
  *
- * vectorizer (required: wv_vectorize_batch)
+ * vectorizer (required: wv_vectorize_batch; optional: wv_vectorize_into)
  *   int32_t wv_vectorize_batch(const uint8_t *texts, uint32_t texts_len, uint32_t count,
  *                              const uint8_t **out_ptr, uint32_t *out_len);
  *       texts: packed strings; out: count * dims packed float32.
+ *   int32_t wv_vectorize_into(const uint8_t *texts, uint32_t texts_len, uint32_t count,
+ *                             float *out, uint32_t out_floats);
+ *       The fast path, used when the manifest declares capabilities.dimensions: texts
+ *       are the `count` UTF-8 texts joined by the byte 0xFF (which no UTF-8 text
+ *       contains; no length prefixes), and the plugin writes count * dims float32 into
+ *       the host's buffer `out` of `out_floats` floats (exactly count * dims). The host
+ *       packs nothing and copies nothing for a native plugin. WV_DEFINE_VECTORIZER
+ *       (sdk/c) and export_vectorizer! (sdk/rust) define both exports.
  *
  * transformer (required: wv_transform; optional: wv_transform_batch)
  *   int32_t wv_transform(const uint8_t *text, uint32_t len,
@@ -192,6 +200,8 @@ WV_EXPORT void wv_last_error(const uint8_t **msg_ptr, uint32_t *msg_len);
 /* vectorizer */
 WV_EXPORT int32_t wv_vectorize_batch(const uint8_t *texts, uint32_t texts_len, uint32_t count,
                                      const uint8_t **out_ptr, uint32_t *out_len);
+WV_EXPORT int32_t wv_vectorize_into(const uint8_t *texts, uint32_t texts_len, uint32_t count,
+                                    float *out, uint32_t out_floats);
 
 /* transformer */
 WV_EXPORT int32_t wv_transform(const uint8_t *text, uint32_t len, const uint8_t **out_ptr,

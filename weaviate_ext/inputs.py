@@ -18,7 +18,23 @@ from typing import Any
 
 from weaviate_ext.errors import InvalidInput
 
-__all__ = ["check_data", "check_key", "check_text", "key_bytes", "lone_surrogate"]
+__all__ = [
+    "AsciiTexts",
+    "check_data",
+    "check_key",
+    "check_text",
+    "key_bytes",
+    "lone_surrogate",
+]
+
+
+class AsciiTexts(list[str]):
+    """A list of texts checked to be ``str`` and all ASCII (what the handles pass on
+    when that holds): a bridge encoding texts can skip its own check of that
+    (:func:`weaviate_ext.bridges.cabi.abi.join_texts` does). Anything else is checked
+    as usual."""
+
+    __slots__ = ()
 
 
 def lone_surrogate(text: str) -> int | None:

@@ -31,6 +31,8 @@ from weaviate_ext.manifest import Manifest, PluginConfig, Spec
 
 log = logging.getLogger("weaviate_ext")
 
+_perf_counter = time.perf_counter
+
 REDACTED = "**********"
 
 HookCall = Callable[..., Any]
@@ -98,6 +100,13 @@ class LivePlugin:
         self.name = manifest.name
         self.type = manifest.spec.type
         self.timeout = manifest.spec.timeout if manifest.spec.timeout else default_timeout
+        capabilities = manifest.spec.capabilities
+        self.dims: int | None = capabilities.dimensions
+        """``capabilities.dimensions`` (read on every vectorizer call)."""
+        self.vector_shape: tuple[int | None] = (self.dims,)
+        """The shape of one vector: ``(dims,)``."""
+        self.max_batch_size: int | None = capabilities.max_batch_size
+        """``capabilities.maxBatchSize`` (``None``: no limit)."""
         self.counter = CallCounter()
         self._lock = self.counter._lock
         self.max_concurrency = max_concurrency(manifest.spec)
@@ -115,6 +124,9 @@ class LivePlugin:
         self.direct: dict[str, HookCall] = {}
         """The fast path: each hook's function, adapted to take the spec's arguments."""
         self._direct_wants: dict[str, bool] = {}
+        # a plugin object whose runtime cannot enforce deadlines (native code) says so
+        # with ``uses_deadline = False``: its hooks are passed None, no Deadline is made
+        uses_deadline = getattr(obj, "uses_deadline", True) is not False
         for hook, impl in hookimpls(registry, obj, self.name).items():
             caller = getattr(registry.hook, hook, None)
             if caller is None or caller.spec is None:
@@ -123,11 +135,16 @@ class LivePlugin:
             self.impls[hook] = impl
             self._spec_args[hook] = spec_args
             self.direct[hook] = adapt(impl, spec_args)
-            self._direct_wants[hook] = "deadline" in impl.argnames
+            self._direct_wants[hook] = uses_deadline and "deadline" in impl.argnames
         self.hooks: dict[str, HookCall] = self.direct
         """What a handle calls: :attr:`direct`, or callers through the registry while the
         host has wrappers (:meth:`rewire`). Swapped whole, so a call sees one or the other."""
         self.wants_deadline: dict[str, bool] = self._direct_wants
+        self._direct_calls = {h: (fn, self._direct_wants[h]) for h, fn in self.direct.items()}
+        self.calls: dict[str, tuple[HookCall, bool]] = self._direct_calls
+        """:attr:`hooks` and :attr:`wants_deadline` in one lookup, ``hook -> (function,
+        whether it takes a Deadline)``: what the hottest handle paths read (swapped with
+        them)."""
         if isinstance(registry, Registry):
             registry.track(self)
 
@@ -140,6 +157,7 @@ class LivePlugin:
         may read it), whether or not the plugin's implementation names it."""
         if not wrappers:
             self.hooks, self.wants_deadline = self.direct, self._direct_wants
+            self.calls = self._direct_calls
             return
         hooks = dict(self.direct)
         wants = dict(self._direct_wants)
@@ -153,6 +171,7 @@ class LivePlugin:
             wants[hook] = "deadline" in self._spec_args[hook]
         self.wants_deadline = wants
         self.hooks = hooks
+        self.calls = {h: (fn, wants[h]) for h, fn in hooks.items()}
 
     # -- what the plugin implements ---------------------------------------------------
 
@@ -171,14 +190,15 @@ class LivePlugin:
     def enter(self) -> bool | None:
         """Count a call in, taking a slot of the bulkhead: ``True``; ``False`` if the
         plugin is already closed; ``None`` if every slot is taken (see :meth:`wait_enter`)."""
+        counter = self.counter
         with self._lock:
             if self._closed:
                 return False
-            counter = self.counter
             # (a call waiting means every slot is taken: a freed one is handed to it)
-            if counter.in_flight >= self.max_concurrency:
+            in_flight = counter.in_flight
+            if in_flight >= self.max_concurrency:
                 return None
-            counter.in_flight += 1
+            counter.in_flight = in_flight + 1
             return True
 
     def wait_enter(self, timeout: float) -> bool | None:
@@ -209,7 +229,7 @@ class LivePlugin:
     def exit(self, started: float, failed: bool) -> None:
         """Count a call out with its latency, freeing its slot; close if it was the last
         of a retired one."""
-        elapsed = time.perf_counter() - started
+        elapsed = _perf_counter() - started
         counter = self.counter
         with self._lock:
             if self._queue:  # the slot goes to the first waiting call
@@ -224,7 +244,9 @@ class LivePlugin:
                 counter.max_s = elapsed
             if failed:
                 counter.errors += 1
-            close_now = self._retired and not self._closed and counter.in_flight == 0
+            if not self._retired:
+                return
+            close_now = not self._closed and counter.in_flight == 0
             if close_now:
                 self._closed = True
         if close_now:

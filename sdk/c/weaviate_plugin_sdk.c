@@ -12,6 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__wasm_simd128__)
+#include <wasm_simd128.h>
+#endif
 
 /* ---- the exports every plugin needs ---------------------------------------------- */
 
@@ -478,6 +481,58 @@ int32_t wv_sdk_vectorize_batch(wv_embed_fn embed, uint32_t dims, const uint8_t *
     }
     out->len = (uint32_t)bytes;
     return wv_output_finish(out_ptr, out_len);
+}
+
+/* The first 0xFF byte in [p, end), or NULL: memchr, except in WebAssembly, where
+ * wasi-libc's memchr is a byte loop (an epoch check per byte): there 16 bytes per step
+ * with SIMD128 (build-plugin.sh enables it), else 8 with a word trick. */
+static const uint8_t *wv_find_separator(const uint8_t *p, const uint8_t *end) {
+#if defined(__wasm_simd128__)
+    const v128_t ff = wasm_i8x16_splat((int8_t)0xFF);
+    while (end - p >= 16) {
+        uint32_t mask = (uint32_t)wasm_i8x16_bitmask(wasm_i8x16_eq(wasm_v128_load(p), ff));
+        if (mask) return p + __builtin_ctz(mask);
+        p += 16;
+    }
+#elif defined(__wasm__)
+    while (end - p >= 8) {
+        uint64_t word;
+        memcpy(&word, p, 8);
+        uint64_t x = ~word; /* a 0xFF byte is now 0x00 */
+        if ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) break;
+        p += 8;
+    }
+#else
+    return memchr(p, 0xFF, (size_t)(end - p));
+#endif
+    for (; p < end; p++)
+        if (*p == 0xFF) return p;
+    return NULL;
+}
+
+int32_t wv_sdk_vectorize_into(wv_embed_fn embed, uint32_t dims, const uint8_t *texts,
+                              uint32_t texts_len, uint32_t count, float *out,
+                              uint32_t out_floats) {
+    if (dims == 0) return wv_error(WV_ERROR, "the vectorizer has 0 dimensions (not initialised?)");
+    if ((uint64_t)count * dims != out_floats)
+        return wv_error(WV_ERR_INVALID, "%u texts of %u dimensions do not fill %u floats", count,
+                        dims, out_floats);
+    const uint8_t *pos = texts;
+    const uint8_t *end = texts + texts_len;
+    for (uint32_t i = 0; i < count; i++) {
+        const uint8_t *stop = wv_find_separator(pos, end);
+        if (i + 1 < count && stop == NULL)
+            return wv_error(WV_ERR_INVALID, "%u texts announced, %u sent", count, i + 1);
+        if (i + 1 == count) {
+            if (stop != NULL)
+                return wv_error(WV_ERR_INVALID, "more than the %u texts announced", count);
+            stop = end;
+        }
+        int32_t rc = embed(pos, (uint32_t)(stop - pos), out + (size_t)i * dims, dims);
+        if (rc < 0) return rc;
+        pos = stop + 1;
+    }
+    return WV_OK;
 }
 
 int32_t wv_sdk_transform(wv_transform_fn fn, const uint8_t *text, uint32_t len,

@@ -143,12 +143,20 @@ typedef int32_t (*wv_embed_fn)(const uint8_t *text, uint32_t len, float *out, ui
 int32_t wv_sdk_vectorize_batch(wv_embed_fn embed, uint32_t dims, const uint8_t *texts,
                                uint32_t texts_len, uint32_t count, const uint8_t **out_ptr,
                                uint32_t *out_len);
+/* wv_vectorize_into: texts joined by 0xFF, the vectors written to the host's buffer. */
+int32_t wv_sdk_vectorize_into(wv_embed_fn embed, uint32_t dims, const uint8_t *texts,
+                              uint32_t texts_len, uint32_t count, float *out,
+                              uint32_t out_floats);
 #define WV_DEFINE_VECTORIZER(embed, dims)                                                       \
     WV_EXPORT int32_t wv_vectorize_batch(const uint8_t *texts, uint32_t texts_len,              \
                                          uint32_t count, const uint8_t **out_ptr,               \
                                          uint32_t *out_len) {                                   \
         return wv_sdk_vectorize_batch((embed), (dims), texts, texts_len, count, out_ptr,        \
                                       out_len);                                                 \
+    }                                                                                           \
+    WV_EXPORT int32_t wv_vectorize_into(const uint8_t *texts, uint32_t texts_len,               \
+                                        uint32_t count, float *out, uint32_t out_floats) {      \
+        return wv_sdk_vectorize_into((embed), (dims), texts, texts_len, count, out, out_floats); \
     }
 
 /* Transformer: append the transformed text to `out`. */

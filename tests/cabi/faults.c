@@ -12,6 +12,11 @@
  *   "env"         fails with a message saying what getenv("WV_FAULT_SECRET") saw
  *   "file:PATH"   fails with a message saying whether fopen(PATH) worked
  *   "write:PATH"  fails with a message saying whether fopen(PATH, "w") worked
+ *
+ * Built twice (tests/cabi/build.sh): faults exports wv_vectorize_batch only (the packed
+ * path); faults_into (faults_into.c, WV_FAULTS_INTO) also wv_vectorize_into, the fast
+ * path a vectorizer declaring its dimensions is called through ("oob" and "wrong dims"
+ * do not apply there: the host sizes and owns the output).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -108,6 +113,22 @@ WV_EXPORT int32_t wv_vectorize_batch(const uint8_t *texts, uint32_t texts_len, u
     }
     return wv_sdk_vectorize_batch(embed, DIMS, texts, texts_len, count, out_ptr, out_len);
 }
+
+#ifdef WV_FAULTS_INTO
+WV_EXPORT int32_t wv_vectorize_into(const uint8_t *texts, uint32_t texts_len, uint32_t count,
+                                    float *out, uint32_t out_floats) {
+    const uint8_t *pos = texts;
+    const uint8_t *end = texts + texts_len;
+    for (uint32_t i = 0; i < count && pos <= end; i++) {
+        const uint8_t *stop = memchr(pos, 0xFF, (size_t)(end - pos));
+        if (stop == NULL) stop = end;
+        int32_t rc = misbehave(pos, (uint32_t)(stop - pos));
+        if (rc <= 0) return rc;
+        pos = stop + 1;
+    }
+    return wv_sdk_vectorize_into(embed, DIMS, texts, texts_len, count, out, out_floats);
+}
+#endif
 
 WV_EXPORT int32_t wv_init(const uint8_t *config, uint32_t len) {
     (void)config;

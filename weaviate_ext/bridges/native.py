@@ -31,14 +31,14 @@ import tempfile
 import threading
 from collections.abc import Sequence
 from contextlib import AbstractContextManager
-from typing import Any
+from typing import Any, NoReturn
 
 import cffi  # type: ignore[import-untyped]
 import numpy as np
 import numpy.typing as npt
 
 from weaviate_ext.bridges.cabi import abi, elfcheck, probe
-from weaviate_ext.bridges.cabi.backend import Arg, Emit, Fail
+from weaviate_ext.bridges.cabi.backend import Arg, Emit, Fail, VectorMany, VectorOne
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
 from weaviate_ext.deadline import Deadline
 from weaviate_ext.errors import PluginLoadError, PluginOutputError
@@ -53,7 +53,7 @@ log = logging.getLogger("weaviate_ext")
 ffi = cffi.FFI()
 ffi.cdef(
     "\n".join(
-        abi.c_declaration(e, buffer="const char *")
+        abi.c_declaration(e, buffer="const char *", floats="char *")
         for e in (
             "wv_abi_version",
             "wv_alloc",
@@ -199,9 +199,11 @@ class NativeBackend:
     """A loaded shared library."""
 
     isolation = "none: in-process native code, unsandboxed (trusted plugins only)"
+    uses_deadline = False
 
     def __init__(self, manifest: Manifest, lib: Any, path: str, exports: frozenset[str]):
         self.name = manifest.name
+        self.dims = manifest.spec.capabilities.dimensions
         self.lib = lib
         self.path = path
         self.exports = exports
@@ -275,6 +277,59 @@ class NativeBackend:
         finally:
             lock.release()
         return out
+
+    def vectorizer_into(self, fail: Fail) -> tuple[VectorOne, VectorMany] | None:
+        """``wv_vectorize_into`` writing straight into the array returned: nothing is
+        packed but one join, nothing copied (see :meth:`.backend.Backend.vectorizer_into`).
+        The deadline cannot be enforced, and is ignored."""
+        plan = self.plans.get("wv_vectorize_into")
+        dims = self.dims
+        if plan is None or not dims:
+            return None
+        into = plan[0]
+        acquire, release = self.lock.acquire, self.lock.release
+        sessions, idle = self.sessions, self.idle_session
+        from_buffer, empty, f4, join = ffi.from_buffer, np.empty, _F4, abi.join_texts
+
+        def failed(status: int) -> NoReturn:
+            session = NativeSession(self) if sessions else idle
+            sessions.append(session)
+            try:
+                fail(session, "vectorize_batch", status)
+            finally:
+                sessions.pop()
+
+        def vectorize_text(text: str, deadline: Deadline | None) -> npt.NDArray[np.float32]:
+            try:
+                data = text.encode()
+            except UnicodeEncodeError:
+                data = abi.utf8(text, "text")
+            out = empty(dims, f4)
+            acquire()
+            try:
+                status = into(data, len(data), 1, from_buffer(out), dims)
+                if status < 0:
+                    failed(status)
+            finally:
+                release()
+            return out
+
+        def vectorize_batch(
+            texts: Sequence[str], deadline: Deadline | None
+        ) -> npt.NDArray[np.float32]:
+            data = join(texts)
+            count = len(texts)
+            out = empty((count, dims), f4)
+            acquire()
+            try:
+                status = into(data, len(data), count, from_buffer(out), count * dims)
+                if status < 0:
+                    failed(status)
+            finally:
+                release()
+            return out
+
+        return vectorize_text, vectorize_batch
 
     def session(
         self, hook: str, deadline: Deadline | None

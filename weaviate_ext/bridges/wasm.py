@@ -35,13 +35,14 @@ import struct
 import time
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import wasmtime
 
 from weaviate_ext.bridges.cabi import abi, capi
-from weaviate_ext.bridges.cabi.backend import Arg, Emit, Fail
+from weaviate_ext.bridges.cabi.backend import Arg, Emit, Fail, VectorMany, VectorOne
 from weaviate_ext.bridges.cabi.capi import CApi, FastInstance, FastPathUnavailable, RawTrap
 from weaviate_ext.bridges.cabi.plugins import PLUGIN_CLASSES, CAbiPlugin
 from weaviate_ext.bridges.cabi.wasm_log import LogStream
@@ -153,6 +154,7 @@ class WasmInstance:
                 self.funcs[export] = func
         self.fast: FastInstance | None = None
         self._vectorize: Callable[..., int] | None = None
+        self._into: Callable[..., int] | None = None
         if backend.capi is not None:
             try:
                 signatures = {e: abi.wasm_params(e) for e in backend.exports}
@@ -162,6 +164,8 @@ class WasmInstance:
             else:
                 if self.fast.has("wv_vectorize_batch"):
                     self._vectorize = self.fast.bind("wv_vectorize_batch")
+                if self.fast.has("wv_vectorize_into"):
+                    self._into = self.fast.bind("wv_vectorize_into")
         initialize = self.funcs.get("_initialize")
         if initialize is not None:
             initialize(store)
@@ -320,6 +324,39 @@ class WasmInstance:
                 self._view(mem, ptr, size, "output")  # raises
         return np.frombuffer(mem, _F4, size >> 2, ptr).copy()
 
+    def vectors_into(
+        self, texts: bytes, count: int, dims: int, fail: Fail, one: bool = False
+    ) -> npt.NDArray[np.float32]:
+        """``wv_vectorize_into``: the joined texts and room for the vectors in one input
+        area of linear memory, the vectors copied once out of it into the array
+        (``(count, dims)``; ``one``: the single vector, ``(dims,)``)."""
+        length = len(texts)
+        need = (length + 7) & ~7
+        floats = count * dims
+        total = need + 4 * floats
+        if total > self.incap:
+            self._reserve(total)
+        inbuf = self.inbuf
+        outbuf = inbuf + need
+        fast, into = self.fast, self._into
+        if fast is None or into is None:
+            mem = self._memory(inbuf + total)
+            mem[inbuf : inbuf + length] = texts
+            status = self._invoke("wv_vectorize_into", (inbuf, length, count, outbuf, floats))
+            status = status or 0
+            mem = self._memory(inbuf + total)
+        else:
+            if inbuf + total > fast.size:
+                fast.refresh()
+            mem = fast.mem
+            mem[inbuf : inbuf + length] = texts
+            # (linear memory never moves: mem stays valid if the call grows it)
+            status = into(inbuf, length, count, outbuf, floats)
+        if status < 0:
+            fail(self, "vectorize_batch", status)
+        flat = np.frombuffer(mem, _F4, floats, outbuf)
+        return flat.copy() if one else flat.reshape(count, dims).copy()
+
     def output(self) -> memoryview:
         """The last call's output, bounds-checked against linear memory (not copied)."""
         mem = self._memory()
@@ -365,6 +402,9 @@ class WasmInstance:
 
 
 _ZERO8 = bytes(8)
+_BATCH = "vectorize_batch"
+"""The hook the vectorizer exports are called for (errors name it)."""
+Vector = npt.NDArray[np.float32]
 _F4 = np.dtype("<f4")
 _monotonic = time.monotonic
 _OUT = struct.Struct("<II")
@@ -444,6 +484,7 @@ class WasmBackend:
     """A compiled plugin and its pool of instances."""
 
     isolation = "sandboxed (wasmtime: WASI deny-by-default, memory limit, call deadline)"
+    uses_deadline = True
 
     def __init__(
         self,
@@ -454,6 +495,7 @@ class WasmBackend:
     ):
         spec = manifest.spec
         self.name = manifest.name
+        self.dims = spec.capabilities.dimensions
         self.module = module
         self.exports = exports
         self.memory_limit = spec.resources.memory
@@ -591,7 +633,67 @@ class WasmBackend:
     def vectors(
         self, packed: bytes, count: int, hook: str, deadline: Deadline | None, fail: Fail
     ) -> npt.NDArray[np.float32]:
-        """``wv_vectorize_batch`` on an instance of the pool, within ``deadline``.
+        """``wv_vectorize_batch`` on an instance of the pool, within ``deadline`` (see
+        :meth:`_on_instance`)."""
+        return self._on_instance(hook, deadline, WasmInstance.vectors, packed, count, hook, fail)
+
+    def vectorizer_into(self, fail: Fail) -> tuple[VectorOne, VectorMany] | None:
+        """``wv_vectorize_into`` on an instance of the pool: the texts written once into
+        linear memory, the vectors copied once out of it (see
+        :meth:`.backend.Backend.vectorizer_into`). The common case -- a deadline and an
+        idle instance -- is :meth:`_on_instance`'s inlined once more here (it runs on
+        every call); anything else, and any exception, takes :meth:`_on_instance`'s."""
+        dims = self.dims
+        if "wv_vectorize_into" not in self.exports or not dims:
+            return None
+        on_instance, work, join = self._on_instance, WasmInstance.vectors_into, abi.join_texts
+        idle, monotonic, ceil, release = self._idle, _monotonic, math.ceil, self._release
+
+        def run(data: bytes, count: int, deadline: Deadline | None, one: bool) -> Vector:
+            if deadline is None or deadline.timeout is None:
+                return on_instance(_BATCH, deadline, work, data, count, dims, fail, one)
+            try:
+                instance = idle.get_nowait()
+            except queue.Empty:
+                instance = None
+            else:
+                if instance is None:  # a slot to refill: _Call makes the instance
+                    idle.put(None)
+            if instance is None:
+                return on_instance(_BATCH, deadline, work, data, count, dims, fail, one)
+            try:
+                remaining = deadline.at - monotonic()  # ticks(remaining), as in _Call
+                instance.set_deadline(max(1, ceil(remaining / TICK)) + 1 if remaining > 0 else 2)
+                out = work(instance, data, count, dims, fail, one)
+            except BaseException as exc:
+                call = _Call(self, _BATCH, deadline)
+                call.instance = instance
+                call.timeout = deadline.timeout
+                call.__exit__(type(exc), exc, exc.__traceback__)
+                raise
+            release(instance)
+            return out
+
+        def vectorize_text(text: str, deadline: Deadline | None) -> Vector:
+            try:
+                data = text.encode()
+            except UnicodeEncodeError:
+                data = abi.utf8(text, "text")
+            return run(data, 1, deadline, True)
+
+        def vectorize_batch(texts: Sequence[str], deadline: Deadline | None) -> Vector:
+            return run(join(texts), len(texts), deadline, False)
+
+        return vectorize_text, vectorize_batch
+
+    def _on_instance(
+        self,
+        hook: str,
+        deadline: Deadline | None,
+        work: Callable[..., npt.NDArray[np.float32]],
+        *args: Any,
+    ) -> npt.NDArray[np.float32]:
+        """``work(instance, *args)`` on an instance of the pool, within ``deadline``.
 
         The common case -- a deadline, an idle initialised instance -- is
         :meth:`session`'s ``_Call`` inlined (it runs on every call): the same epoch
@@ -610,11 +712,11 @@ class WasmBackend:
                     idle.put(None)
         if instance is None or deadline is None:
             with _Call(self, hook, deadline) as taken:
-                return taken.vectors(packed, count, hook, fail)
+                return work(taken, *args)
         try:
             remaining = deadline.at - _monotonic()  # ticks(remaining), as in _Call
             instance.set_deadline(max(1, math.ceil(remaining / TICK)) + 1 if remaining > 0 else 2)
-            out = instance.vectors(packed, count, hook, fail)
+            out = work(instance, *args)
         except BaseException as exc:
             call = _Call(self, hook, deadline)
             call.instance = instance

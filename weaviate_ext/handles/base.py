@@ -12,7 +12,7 @@ from weaviate_ext.errors import (
     PluginBusy,
     PluginNotLoaded,
 )
-from weaviate_ext.inputs import check_text
+from weaviate_ext.inputs import AsciiTexts, check_text
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.stats import PluginStats
@@ -60,8 +60,9 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
     """``texts`` as a list of ``str``, or :class:`InvalidInput` naming what is wrong."""
     if isinstance(texts, (str, bytes)):
         raise InvalidInput(f"{what} must be a sequence of str, not a single {type(texts).__name__}")
+    items: list[str]
     try:
-        items = list(texts)
+        items = AsciiTexts(texts)
     except TypeError:
         raise InvalidInput(
             f"{what} must be a sequence of str, got {type(texts).__name__}"
@@ -71,6 +72,7 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
             return items
     except TypeError:
         pass
+    items = list(items)  # (not all ASCII: a plain list)
     for i, text in enumerate(items):
         check_text(text, f"{what}[{i}]")
     return items

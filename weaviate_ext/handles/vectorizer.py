@@ -16,6 +16,12 @@ from weaviate_ext.handles.base import PluginHandle, require_str, require_texts
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.outputs import Vector, to_matrix, to_vector
 
+_TEXT = "vectorize_text"
+_BATCH = "vectorize_batch"
+_ndarray = np.ndarray
+_F32 = np.dtype(np.float32)
+_perf_counter = time.perf_counter
+
 
 class VectorizerHandle(PluginHandle):
     """Calls one vectorizer plugin. Outputs are float32 numpy arrays."""
@@ -35,22 +41,33 @@ class VectorizerHandle(PluginHandle):
         live = self._slot.live
         if live is None or not live.enter():
             live, timeout = self._wait("vectorize_text", timeout)
-        started = time.perf_counter()
+        started = _perf_counter()
         failed = True
         try:
-            dims = live.manifest.spec.capabilities.dimensions
-            fn = live.hooks.get("vectorize_text")
-            if fn is not None:
-                deadline = live.deadline("vectorize_text", timeout)
-                vector = to_vector(fn(text, deadline), dims, live.name, "vectorize_text")
+            call = live.calls.get(_TEXT)
+            if call is not None:
+                fn, wants_deadline = call
+                deadline = (
+                    Deadline(live.timeout if timeout is None else timeout, live.name, _TEXT)
+                    if wants_deadline
+                    else None
+                )
+                vector: Vector = fn(text, deadline)
+                # (the common case checked inline: a float32 array of the declared shape)
+                if (
+                    type(vector) is not _ndarray
+                    or vector.dtype is not _F32
+                    or vector.shape != live.vector_shape
+                ):
+                    vector = to_vector(vector, live.dims, live.name, _TEXT)
             else:
-                deadline = live.deadline("vectorize_batch", timeout)
-                out = live.hooks["vectorize_batch"]([text], deadline)
-                vector = to_matrix(out, 1, dims, live.name, "vectorize_batch")[0]
+                deadline = live.deadline(_BATCH, timeout)
+                out = live.hooks[_BATCH]([text], deadline)
+                vector = to_matrix(out, 1, live.dims, live.name, _BATCH)[0]
             failed = False
             return vector
         except Exception as exc:
-            self._fail(live, "vectorize_text", exc)
+            self._fail(live, _TEXT, exc)
         finally:
             live.exit(started, failed)
 
@@ -64,10 +81,41 @@ class VectorizerHandle(PluginHandle):
         before each chunk.
         """
         items = require_texts(texts)
-        return self._run("vectorize_batch", timeout, lambda live, d: self._batch(live, items, d))
+        live = self._slot.live
+        if live is None or not live.enter():
+            live, timeout = self._wait(_BATCH, timeout)
+        started = _perf_counter()
+        failed = True
+        try:
+            call = live.calls.get(_BATCH)
+            limit = live.max_batch_size
+            if call is not None and items and (not limit or len(items) <= limit):
+                # one chunk (the common case), inline: one plugin call, its output checked
+                fn, wants_deadline = call
+                deadline = (
+                    Deadline(live.timeout if timeout is None else timeout, live.name, _BATCH)
+                    if wants_deadline
+                    else None
+                )
+                out: Vector = fn(items, deadline)
+                if (
+                    type(out) is not _ndarray
+                    or out.dtype is not _F32
+                    or out.shape != (len(items), live.dims)
+                ):
+                    out = to_matrix(out, len(items), live.dims, live.name, _BATCH)
+            else:
+                deadline = Deadline(live.timeout if timeout is None else timeout, live.name, _BATCH)
+                out = self._batch(live, items, deadline)
+            failed = False
+            return out
+        except Exception as exc:
+            self._fail(live, _BATCH, exc)
+        finally:
+            live.exit(started, failed)
 
     def _batch(self, live: LivePlugin, texts: list[str], deadline: Deadline) -> Vector:
-        dims = live.manifest.spec.capabilities.dimensions
+        dims = live.dims
         if not texts:
             return np.empty((0, dims or 0), dtype=np.float32)
         batch_fn = live.hooks.get("vectorize_batch")

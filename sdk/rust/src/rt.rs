@@ -99,6 +99,50 @@ pub unsafe fn texts<'a>(ptr: *const u8, len: u32, count: u32) -> Result<Vec<&'a 
     Ok(out)
 }
 
+/// The texts of `wv_vectorize_into`: `count` UTF-8 texts joined by the byte 0xFF
+/// (which no UTF-8 text contains).
+pub unsafe fn joined_texts<'a>(ptr: *const u8, len: u32, count: u32) -> Result<Vec<&'a str>> {
+    let data = bytes(ptr, len);
+    let mut out = Vec::with_capacity(count as usize);
+    if count == 0 {
+        return if data.is_empty() { Ok(out) } else { Err(Error::invalid("0 texts announced, some sent")) };
+    }
+    for (i, part) in data.split(|&b| b == 0xFF).enumerate() {
+        if i as u32 >= count {
+            return Err(Error::invalid(format!("more than the {} texts announced", count)));
+        }
+        let s = std::str::from_utf8(part).map_err(|_| Error::invalid(format!("text {} is not UTF-8", i)))?;
+        out.push(s);
+    }
+    if out.len() != count as usize {
+        return Err(Error::invalid(format!("{} texts announced, {} sent", count, out.len())));
+    }
+    Ok(out)
+}
+
+/// Write `count` vectors into the host's buffer of `out_floats` floats
+/// (`wv_vectorize_into`): each must have `out_floats / count` dimensions.
+pub unsafe fn write_vectors(vectors: &[Vec<f32>], count: u32, out: *mut f32, out_floats: u32) -> Result<i32> {
+    if vectors.len() != count as usize {
+        return Err(Error::new(format!("returned {} vectors for {} texts", vectors.len(), count)));
+    }
+    if count == 0 {
+        return Ok(crate::status::OK);
+    }
+    let dims = out_floats as usize / count as usize;
+    if dims * count as usize != out_floats as usize || out.is_null() {
+        return Err(Error::invalid(format!("{} floats do not hold {} vectors", out_floats, count)));
+    }
+    let dst = std::slice::from_raw_parts_mut(out, out_floats as usize);
+    for (i, v) in vectors.iter().enumerate() {
+        if v.len() != dims {
+            return Err(Error::new(format!("vector {} has {} dimensions, the host expects {}", i, v.len(), dims)));
+        }
+        dst[i * dims..(i + 1) * dims].copy_from_slice(v);
+    }
+    Ok(crate::status::OK)
+}
+
 /// Hand `data` to the host as the output (valid until the next call).
 pub unsafe fn output(data: Vec<u8>, out_ptr: *mut *const u8, out_len: *mut u32) -> Result<i32> {
     if data.len() > u32::MAX as usize {
@@ -268,6 +312,22 @@ macro_rules! export_vectorizer {
                 let texts = $crate::rt::texts(texts, texts_len, count)?;
                 let vectors = <$ty as $crate::VectorizerPlugin>::vectorize_batch(plugin, &texts)?;
                 $crate::rt::output($crate::rt::pack_vectors(&vectors, count)?, out_ptr, out_len)
+            })
+        }
+
+        #[no_mangle]
+        pub unsafe extern "C" fn wv_vectorize_into(
+            texts: *const u8,
+            texts_len: u32,
+            count: u32,
+            out: *mut f32,
+            out_floats: u32,
+        ) -> i32 {
+            $crate::rt::guard(|| {
+                let plugin = __wv_plugin()?;
+                let texts = $crate::rt::joined_texts(texts, texts_len, count)?;
+                let vectors = <$ty as $crate::VectorizerPlugin>::vectorize_batch(plugin, &texts)?;
+                $crate::rt::write_vectors(&vectors, count, out, out_floats)
             })
         }
     };

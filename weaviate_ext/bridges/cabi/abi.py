@@ -6,7 +6,9 @@ derives the wasm signature it checks at load and the native bridge derives its
 
 * ``b``: a byte buffer, passed as pointer + length (``const uint8_t *, uint32_t``);
 * ``i``: a ``uint32_t`` (a count);
-* ``o``: the output, passed as ``const uint8_t **out_ptr, uint32_t *out_len``.
+* ``o``: the output, passed as ``const uint8_t **out_ptr, uint32_t *out_len``;
+* ``f``: a float32 buffer the host owns and the plugin fills, passed as
+  ``float *out, uint32_t out_floats`` (``wv_vectorize_into``).
 
 Every hook export returns an ``int32_t`` status (see :data:`WV_OK` and friends).
 """
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from weaviate_ext.errors import InvalidInput, PluginLoadError, PluginOutputError
+from weaviate_ext.inputs import AsciiTexts
 from weaviate_ext.plugin_types import HookTable, TypeTable
 
 ABI_VERSION = 1
@@ -71,12 +74,13 @@ def wasm_params(export: str) -> tuple[int, int]:
     return sum(1 if k == "i" else 2 for k in kinds), 1
 
 
-def c_declaration(export: str, buffer: str = "const uint8_t *") -> str:
+def c_declaration(export: str, buffer: str = "const uint8_t *", floats: str = "float *") -> str:
     """The C prototype of an export, for ``cffi``.
 
     ``buffer`` is the C type declared for a byte buffer's pointer: the native bridge
     declares ``const char *`` (the same ABI), so that ``cffi`` passes a ``bytes`` object's
-    own storage without a conversion object per call."""
+    own storage without a conversion object per call; ``floats`` the same for the float
+    buffer of ``wv_vectorize_into`` (``char *`` takes ``ffi.from_buffer(array)`` as is)."""
     fixed = {
         "wv_abi_version": "uint32_t wv_abi_version(void);",
         "wv_alloc": "void *wv_alloc(uint32_t size);",
@@ -90,6 +94,7 @@ def c_declaration(export: str, buffer: str = "const uint8_t *") -> str:
         "b": f"{buffer}, uint32_t",
         "i": "uint32_t",
         "o": "const uint8_t **, uint32_t *",
+        "f": f"{floats}, uint32_t",
     }
     params = ", ".join(kind_types[k] for k in HOOK_EXPORTS[export])
     return f"int32_t {export}({params});"
@@ -165,6 +170,31 @@ def pack_one(text: str, what: str = "text") -> bytes:
     except UnicodeEncodeError:
         data = utf8(text, what)
     return _U32(len(data)) + data
+
+
+SEPARATOR = b"\xff"
+"""What separates the texts of ``wv_vectorize_into``: a byte no UTF-8 text contains."""
+
+
+def join_texts(texts: Sequence[str], what: str = "texts") -> bytes:
+    """The texts of ``wv_vectorize_into``: UTF-8, joined by :data:`SEPARATOR` (no length
+    prefixes). ASCII texts (the common case) are joined as one ``str`` and encoded once
+    (``"\\xff"`` is the separator's latin-1 character); others one ``encode`` each.
+    Text without a UTF-8 form is :class:`InvalidInput` naming it (:func:`utf8`)."""
+    if type(texts) is AsciiTexts:  # checked by the handle
+        return "\xff".join(texts).encode("latin-1")
+    try:
+        ascii_only = "".join(texts).isascii()  # (isascii of a str is a flag: O(1))
+    except TypeError:
+        ascii_only = False  # not all str: the per-text path says which
+    if ascii_only:
+        return "\xff".join(texts).encode("latin-1")
+    parts = []
+    for i, text in enumerate(texts):
+        if not isinstance(text, str):
+            raise InvalidInput(f"{what}[{i}] must be str, got {type(text).__name__}")
+        parts.append(utf8(text, f"{what}[{i}]"))
+    return SEPARATOR.join(parts)
 
 
 def pack_strings(texts: Sequence[str], what: str = "texts") -> bytes:

@@ -29,6 +29,14 @@ Fail = Callable[["Session", str, int], NoReturn]
 ``wv_last_error``): the plugin object's ``_fail``."""
 
 
+VectorOne = Callable[[str, "Deadline | None"], npt.NDArray[np.float32]]
+"""``(text, deadline) -> (dims,) float32 array``: ``vectorize_text`` on the fast path."""
+
+VectorMany = Callable[[Sequence[str], "Deadline | None"], npt.NDArray[np.float32]]
+"""``(texts, deadline) -> (len(texts), dims) float32 array``: ``vectorize_batch`` on the
+fast path (the texts joined by :func:`~.abi.join_texts`)."""
+
+
 class Session(Protocol):
     """Exclusive use of one plugin instance for one hook call."""
 
@@ -54,6 +62,11 @@ class Backend(Protocol):
     name: str
     exports: frozenset[str]
     isolation: str
+    dims: int | None
+    """``capabilities.dimensions`` of the manifest (``None`` when undeclared)."""
+    uses_deadline: bool
+    """Whether calls are interrupted at their deadline (wasm); ``False``: deadlines
+    cannot be enforced (native), so the hooks are passed ``None``."""
 
     def setup(self, config: bytes) -> None:
         """Initialise the instances with the config JSON (``wv_init``)."""
@@ -68,6 +81,14 @@ class Backend(Protocol):
         status goes to ``fail``; an output that is not ``count`` non-empty packed
         float32 vectors is :func:`~.abi.vector_bytes_error`; else the output, bounds
         checked, copied once into a new flat float32 array (``count * dims`` values)."""
+
+    def vectorizer_into(self, fail: Fail) -> tuple[VectorOne, VectorMany] | None:
+        """The fast path of a vectorizer that declares its dimensions (:attr:`dims`) and
+        exports ``wv_vectorize_into``: its ``vectorize_text`` and ``vectorize_batch``,
+        each one call of that export with the texts joined by 0xFF and the vectors
+        written into the host's buffer; ``None`` without the export or the dimensions
+        (the plugin then packs texts for ``wv_vectorize_batch``). A negative status goes
+        to ``fail``; text without a UTF-8 form is :class:`~weaviate_ext.InvalidInput`."""
 
     def close(self) -> None:
         """Release every instance."""

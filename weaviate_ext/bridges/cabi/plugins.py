@@ -52,6 +52,9 @@ class CAbiPlugin:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.name = backend.name
+        self.uses_deadline = backend.uses_deadline
+        """``False``: the hooks are passed no deadline (the runtime cannot enforce one;
+        :class:`~weaviate_ext.live.LivePlugin` reads this)."""
 
     @property
     def isolation(self) -> str:
@@ -111,19 +114,32 @@ class CAbiPlugin:
 
 
 class VectorizerPlugin(CAbiPlugin):
-    """``wv_vectorize_batch``: packed texts in, packed float32 out.
+    """``wv_vectorize_into`` when exported and the manifest declares its dimensions,
+    else ``wv_vectorize_batch``.
 
-    Both hooks go through the backend's :meth:`~.backend.Backend.vectors`: the texts
-    packed once, one call, the output's size checked once and copied once into the
-    array returned (the handle checks its dimensions). ``vectorize_text`` calls the
-    same export with one text, without making a list or a 1-row matrix."""
+    With ``wv_vectorize_into`` (the fast path) both hooks are the backend's own
+    functions (:meth:`~.backend.Backend.vectorizer_into`), set on the instance in place
+    of the methods below: the texts joined by 0xFF (one join and one encode, nothing per
+    text), the vectors written by the plugin into the host's array (native: no copy at
+    all; wasm: copied once out of linear memory), their size fixed by the host. Without
+    it: the texts packed, one ``wv_vectorize_batch`` call, the output's size checked and
+    copied once (the handle checks the dimensions). ``vectorize_text`` calls the same
+    export with one text, without making a list or a 1-row matrix. Errors of either
+    hook name ``vectorize_batch``, the hook whose export is called."""
 
     plugin_type = "vectorizer"
 
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        fast = backend.vectorizer_into(self._fail)
+        if fast is not None:
+            one, many = fast
+            self.vectorize_text = hookimpl(one)  # type: ignore[method-assign,assignment]
+            self.vectorize_batch = hookimpl(many)  # type: ignore[method-assign,assignment]
+
     @hookimpl
     def vectorize_text(self, text: str, deadline: Deadline) -> Any:
-        """One text: a 1-D float32 array. Errors name ``vectorize_batch``, the hook
-        whose export is called (as when the handle called that hook with ``[text]``)."""
+        """One text: a 1-D float32 array."""
         return self.backend.vectors(abi.pack_one(text), 1, "vectorize_batch", deadline, self._fail)
 
     @hookimpl
