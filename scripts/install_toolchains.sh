@@ -15,7 +15,13 @@ PACKAGES=(clang lld wasi-libc libclang-rt-dev-wasm32 gcc libc6-dev
     # g++ and cmake compile llama.cpp for llama-cpp-python (scripts/contrib_wheels.sh);
     # redis-server is started by contrib/redis-storage's tests on loopback (never as
     # a system service)
-    g++ cmake redis-server)
+    g++ cmake redis-server
+    # podman (with runc: crun fails here) builds and runs the serve image, from a base
+    # that mmdebstrap makes out of Debian packages (tests/deploy, marker "container");
+    # docker-registry is the CNCF distribution server the registry tests start on
+    # loopback, apache2-utils its htpasswd (tests/registry); containernetworking-plugins
+    # is the network stack podman publishes ports with (CNI, as podman info reports here)
+    podman runc containernetworking-plugins mmdebstrap docker-registry apache2-utils)
 missing=()
 for pkg in "${PACKAGES[@]}"; do
     if ! dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed"; then

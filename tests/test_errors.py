@@ -19,6 +19,7 @@ from weaviate_ext import PluginManager, errors
 from weaviate_ext.bridges.cabi import abi
 from weaviate_ext.bridges.cabi.plugins import CAbiPlugin, TransformerPlugin
 from weaviate_ext.errors import (
+    ArtifactIntegrityError,
     AuthenticationError,
     ConfigError,
     DeadlineExceeded,
@@ -37,9 +38,11 @@ from weaviate_ext.errors import (
     PluginOutputError,
     PluginTypeError,
     PluginUnavailable,
+    RegistryError,
     ResourceLimitExceeded,
     RuntimeNotAllowed,
     RuntimeNotAvailable,
+    SignatureError,
     WeaviateExtError,
 )
 from weaviate_ext.grpc.client import Connection
@@ -131,6 +134,10 @@ EXAMPLES: list[tuple[WeaviateExtError, str | None, str | None, str, str]] = [
         "plugin 'p': config key 'k' is not set",
     ),
     (ConfigError("host.yaml:3: p: bad"), None, None, "host.yaml:3: p: bad", "host.yaml:3: p: bad"),
+    *[
+        (cls("oci://h/r:1: refused"), None, None, "oci://h/r:1: refused", "oci://h/r:1: refused")
+        for cls in (RegistryError, ArtifactIntegrityError, SignatureError)
+    ],
     (
         ManifestError.single("plugin.yaml", 3, "spec.type", "bad"),
         None,
@@ -385,6 +392,8 @@ class _Backend:
     name = "cplug"
     isolation = "test"
     exports: frozenset[str] = frozenset()
+    dims = None
+    uses_deadline = True
 
 
 class _Session:

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from weaviate_ext.deadline import Deadline
     from weaviate_ext.dispatch import Call, current_call
     from weaviate_ext.errors import (
+        ArtifactIntegrityError,
         AuthenticationError,
         ConfigError,
         DeadlineExceeded,
@@ -45,9 +46,11 @@ if TYPE_CHECKING:
         PluginTypeError,
         PluginUnavailable,
         Problem,
+        RegistryError,
         ResourceLimitExceeded,
         RuntimeNotAllowed,
         RuntimeNotAvailable,
+        SignatureError,
         WeaviateExtError,
     )
     from weaviate_ext.grants import Grant, Grants
@@ -72,7 +75,10 @@ _LAZY: dict[str, str] = {
     "Deadline": "weaviate_ext.deadline",
     "Call": "weaviate_ext.dispatch",
     "current_call": "weaviate_ext.dispatch",
+    "ArtifactIntegrityError": "weaviate_ext.errors",
     "AuthenticationError": "weaviate_ext.errors",
+    "RegistryError": "weaviate_ext.errors",
+    "SignatureError": "weaviate_ext.errors",
     "ConfigError": "weaviate_ext.errors",
     "DeadlineExceeded": "weaviate_ext.errors",
     "DependencyError": "weaviate_ext.errors",
@@ -135,6 +141,7 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ArtifactIntegrityError",
     "AuthHandle",
     "AuthenticationError",
     "Call",
@@ -170,11 +177,13 @@ __all__ = [
     "PluginUnavailable",
     "Problem",
     "RankResult",
+    "RegistryError",
     "RerankerHandle",
     "ResourceLimitExceeded",
     "RuntimeNotAllowed",
     "RuntimeNotAvailable",
     "Secret",
+    "SignatureError",
     "StorageHandle",
     "TransformerHandle",
     "VectorizerHandle",

@@ -336,3 +336,23 @@ class PluginBusy(PluginCallError):
     def __init__(self, plugin: str, hook: str, message: str, retry_after: float = 1.0) -> None:
         self.retry_after = retry_after
         super().__init__(plugin, hook, message)
+
+
+class RegistryError(WeaviateExtError):
+    """An OCI registry operation failed: a malformed ``oci://`` reference, a registry
+    that refuses or cannot be reached, a missing tag, or a cache that cannot be written.
+    The message names the artifact; credentials are never part of it."""
+
+    reference_in_message = False
+
+
+class ArtifactIntegrityError(RegistryError):
+    """A pulled artifact is not what its digest says: a tampered or truncated layer, a
+    manifest whose digest differs from the one asked for or pinned, or a plugin artifact
+    of the wrong media type. Nothing of it is kept in the cache as valid."""
+
+
+class SignatureError(RegistryError):
+    """An artifact's signature does not satisfy the host's registry policy: missing
+    (unsigned artifacts are refused by default for ``oci://`` loads), made by a key the
+    policy does not trust for that repository, or not matching the artifact's digest."""

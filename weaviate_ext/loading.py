@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,10 @@ from weaviate_ext.manifest import Manifest, PluginConfig, load_manifest
 from weaviate_ext.status import LoadResult, PluginStatus
 
 log = logging.getLogger("weaviate_ext")
+
+
+def _as_path(path: str | os.PathLike[str]) -> tuple[Path, str]:
+    return Path(path), os.fspath(path)
 
 
 class Loader:
@@ -69,6 +73,9 @@ class Loader:
         """Why each plugin (or unreadable manifest, by path) that failed is not loaded."""
         self._loading: set[str] = set()
         self._closed = False
+        self.resolve: Callable[[str | os.PathLike[str]], tuple[Path, str]] = _as_path
+        """Maps what a reload is given to ``(manifest path, source)``; the manager sets it
+        to pull an ``oci://`` reference into the cache first."""
 
     def notify(self, hook_name: str, /, **kwargs: Any) -> None:
         """Call the observers' lifecycle hook ``hook_name`` (errors are logged)."""
@@ -236,6 +243,9 @@ class Loader:
     ) -> None:
         """Build the version of ``name`` at ``path`` off the registry, then swap it into
         its slot; the old version is retired (closed after its last call in flight)."""
+        source: str | None = None
+        if path is not None:  # an oci:// reference is pulled and verified before the lock
+            path, source = self.resolve(path)
         with self.lock:
             self._check_open()
             old = self._current(name)
@@ -243,15 +253,17 @@ class Loader:
                 if old.manifest.path is None:
                     raise PluginLoadError(name, "was not loaded from a file; give a path")
                 path = old.manifest.path
+            if source is None:
+                source = str(path)
             manifest = load_manifest(path)
             check_replaces(old.manifest, manifest, path)
             dependencies.check_dependents(manifest, self.manifests())
             host_config = config if config is not None else self.host_config.get(name)
             self._check_dependencies(manifest)
-            obj, resolved = self.builder.build(manifest, host_config, str(path))
+            obj, resolved = self.builder.build(manifest, host_config, source)
             self.registry.unregister(name=name)
             try:
-                live = self._register(obj, manifest, resolved, str(path))
+                live = self._register(obj, manifest, resolved, source)
             except Exception as exc:
                 self.registry.register(old.obj, name=name)
                 discard(obj, name)

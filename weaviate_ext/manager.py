@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from weaviate_ext import hookspecs, status
 from weaviate_ext.aio import awaitable
@@ -49,6 +50,10 @@ from weaviate_ext.stats import PluginStats
 from weaviate_ext.status import LoadResult, PluginStatus
 from weaviate_ext.types import Identity
 
+if TYPE_CHECKING:
+    from weaviate_ext.registry.policy import RegistryPolicy
+    from weaviate_ext.registry.settings import RegistrySettings
+
 __all__ = ["LoadResult", "PluginManager", "PluginStatus"]
 
 H = TypeVar("H", bound=PluginHandle)
@@ -76,6 +81,12 @@ class PluginManager:
     :param trust: names of plugins granted everything they request.
     :param tracing: trace every plugin call with OpenTelemetry
         (:func:`weaviate_ext.tracing.instrument`; needs the ``otel`` extra).
+    :param registry: the host's OCI registry settings for ``load("oci://...")`` (the
+        ``_registry`` section of a host config file:
+        :meth:`~weaviate_ext.registry.settings.RegistrySettings.from_data`); default:
+        unsigned artifacts refused, the cache in ``~/.cache/weaviate-ext/oci``.
+    :param registry_policy: the signature policy for ``oci://`` loads, overriding the
+        one of ``registry`` (:class:`~weaviate_ext.registry.policy.RegistryPolicy`).
 
     Every method is thread-safe. Loading, unloading and reloading are serialised; calls
     through handles never wait for them.
@@ -94,6 +105,8 @@ class PluginManager:
         grants: Grants | Mapping[str, Grant] | None = None,
         trust: Iterable[str] = (),
         tracing: bool = False,
+        registry: RegistrySettings | None = None,
+        registry_policy: RegistryPolicy | None = None,
     ) -> None:
         self.registry = Registry(PROJECT_NAME)
         """The one hook registry: every loaded plugin is registered here by name, and
@@ -118,6 +131,9 @@ class PluginManager:
             {k: dict(v) for k, v in (config or {}).items()},
             default_timeout,
         )
+        self._loader.resolve = self._resolve
+        self._registry_settings = registry
+        self._registry_policy = registry_policy
         self._auth = AuthChain(self.registry, self._loader.slots, self._loader.lock)
         for bridge in bridges:
             self.registry.register(bridge)
@@ -185,12 +201,29 @@ class PluginManager:
     ) -> PluginHandle:
         """Load the plugin described by the manifest at ``path``; returns its typed handle.
 
+        ``path`` may be an ``oci://HOST/REPO:TAG`` (or ``@sha256:...``) reference: the
+        artifact is resolved, checked against the registry policy (signature, pinned
+        digest) before anything is downloaded, pulled into the cache with every digest
+        verified, and loaded from there (docs/registry.md).
+
         :param config: values for the manifest's config schema (default: the manager's
             ``config`` for this name). Raises :class:`~weaviate_ext.ManifestError`,
-            :class:`~weaviate_ext.ConfigError` or :class:`~weaviate_ext.PluginLoadError`.
+            :class:`~weaviate_ext.ConfigError` or :class:`~weaviate_ext.PluginLoadError`
+            (and :class:`~weaviate_ext.RegistryError` and its subclasses for ``oci://``).
         """
-        manifest = load_manifest(path)
-        return HANDLE_TYPES[manifest.spec.type](self._loader.load(manifest, config, str(path)))
+        manifest_path, source = self._resolve(path)
+        manifest = load_manifest(manifest_path)
+        return HANDLE_TYPES[manifest.spec.type](self._loader.load(manifest, config, source))
+
+    def _resolve(self, path: str | os.PathLike[str]) -> tuple[Path, str]:
+        """``(manifest path, source)`` of what :meth:`load` or :meth:`reload` is given:
+        an ``oci://`` reference is pulled (verified) into the cache first."""
+        if isinstance(path, str) and path.startswith("oci://"):
+            from weaviate_ext.registry.pull import pull
+
+            pulled = pull(path, settings=self._registry_settings, policy=self._registry_policy)
+            return pulled.manifest_path, str(pulled.pinned)
+        return Path(path), os.fspath(path)
 
     def load_manifest(
         self, manifest: Manifest, config: Mapping[str, Any] | None = None
@@ -288,7 +321,8 @@ class PluginManager:
         path: str | os.PathLike[str] | None = None,
         config: Mapping[str, Any] | None = None,
     ) -> None:
-        """Replace plugin ``name`` by the version at ``path`` (default: the same manifest).
+        """Replace plugin ``name`` by the version at ``path`` (default: the same manifest;
+        an ``oci://`` reference, e.g. a new tag, is pulled and verified first).
 
         The new version is built, set up, health-checked and probed completely first;
         then it is swapped in atomically. Calls in flight finish on the old version,

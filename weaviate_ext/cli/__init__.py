@@ -20,6 +20,7 @@ from weaviate_ext.cli import (
     _list,  # noqa: F401
     _new,  # noqa: F401
     _package,  # noqa: F401
+    _registry,  # noqa: F401
     _serve,  # noqa: F401
     _test,  # noqa: F401
     _validate,  # noqa: F401

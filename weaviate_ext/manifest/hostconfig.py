@@ -22,6 +22,11 @@ GRANTS_KEY = "_grants"
 """The section of a host config file that holds the host's grants (not a plugin name:
 plugin names cannot start with ``_``)."""
 
+REGISTRY_KEY = "_registry"
+"""The section of a host config file that holds the host's OCI registry settings: the
+signature policy, digest pins, the cache and plain-HTTP hosts
+(:meth:`weaviate_ext.registry.settings.RegistrySettings.from_data`)."""
+
 
 def read_host_config(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
     """Read a host config file into ``{plugin name: {key: value}}`` (its ``_grants``
@@ -30,7 +35,21 @@ def read_host_config(path: str | os.PathLike[str]) -> dict[str, dict[str, Any]]:
 
 
 def read_host_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, Any]], Any]:
-    """Read a host config file: ``({plugin name: {key: value}}, the _grants section)``.
+    """Read a host config file: ``({plugin name: {key: value}}, the _grants section)``
+    (the ``_registry`` section left out: :func:`read_host_sections` has it too)."""
+    config, grants, _ = read_host_sections(path)
+    return config, grants
+
+
+def read_registry_section(path: str | os.PathLike[str]) -> Any:
+    """The ``_registry`` section of a host config file (``None`` when absent)."""
+    return read_host_sections(path)[2]
+
+
+def read_host_sections(
+    path: str | os.PathLike[str],
+) -> tuple[dict[str, dict[str, Any]], Any, Any]:
+    """Read a host config file: ``({plugin name: {key: value}}, _grants, _registry)``.
 
     The ``_grants`` section (``None`` when absent) is plain data for
     :meth:`weaviate_ext.grants.Grants.from_data`::
@@ -38,6 +57,9 @@ def read_host_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, An
         _grants:
           my-plugin: {env: [HF_TOKEN], directories: [/srv/models, /var/x:rw], network: true}
           other-plugin: {trust: true}
+
+    The ``_registry`` section (``None`` when absent) is plain data for
+    :meth:`weaviate_ext.registry.settings.RegistrySettings.from_data` (docs/registry.md).
 
     Raises :class:`ConfigError` (``file:line: message``) for anything that is not such
     a mapping, and :class:`OSError` when the file cannot be read. An empty file is ``{}``.
@@ -51,6 +73,7 @@ def read_host_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, An
         raise ConfigError(exc.reason) from None
     config: dict[str, dict[str, Any]] = {}
     grants = loaded.pop(GRANTS_KEY, None)
+    registry = loaded.pop(REGISTRY_KEY, None)
     for name, values in loaded.items():
         if values is None:
             values = {}
@@ -60,4 +83,4 @@ def read_host_file(path: str | os.PathLike[str]) -> tuple[dict[str, dict[str, An
                 f"{filename}:{line}: {name}: expected a mapping of config keys to values"
             )
         config[name] = values
-    return config, grants
+    return config, grants, registry
