@@ -8,14 +8,19 @@ import shutil
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from weaviate_ext.cli._app import _state, cli, grant_options
+from weaviate_ext.cli._app import _state, cli, grant_options, merge_config
 from weaviate_ext.cli._output import JsonFormatter, _OneLineFormatter
 from weaviate_ext.grants import Grants
 
 SERVE_LOGGER = "weaviate_ext.serve"
+
+PREFIX = "WEAVIATE_EXT_SERVE_"
+"""Prefix of the environment variables that set serve's options (``_HOST``, ``_PORT`` ...),
+the names :meth:`weaviate_ext.serve.ServeSettings.from_env` reads too."""
 
 
 def _tokens(given: tuple[str, ...], token_file: Path | None) -> tuple[str, ...]:
@@ -74,6 +79,27 @@ def _json_log_config(secrets: set[str]) -> dict[str, object]:
     }
 
 
+if TYPE_CHECKING:  # (generic in click's type stubs since 8.2; not subscriptable before)
+    _StrParam = click.ParamType[str]
+else:
+    _StrParam = click.ParamType
+
+
+class _PluginFile(_StrParam):
+    """A ``--plugin`` value: a manifest file that exists, or an ``oci://`` reference
+    (pulled and verified when the server loads it). From the environment variable, a
+    list separated by :data:`os.pathsep` of files (references go on the command line)."""
+
+    name = "plugin"
+    envvar_list_splitter = os.pathsep
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        text = str(value)
+        if not text.startswith("oci://") and not Path(text).is_file():
+            self.fail(f"{text}: no such file", param, ctx)
+        return text
+
+
 @cli.command("serve", context_settings={"show_default": True})
 @click.option(
     "--plugins",
@@ -87,20 +113,49 @@ def _json_log_config(secrets: set[str]) -> dict[str, object]:
     "--plugin",
     "plugin_files",
     multiple=True,
-    type=click.Path(dir_okay=False, exists=True, path_type=Path),
-    metavar="FILE",
-    help="Load one manifest file, e.g. a plugin-native.yaml (repeatable).",
+    type=_PluginFile(),
+    envvar=PREFIX + "PLUGIN_FILES",
+    metavar="FILE|oci://REF",
+    help="Load one manifest file, e.g. a plugin-native.yaml, or a plugin artifact from an "
+    "OCI registry, oci://HOST/REPO:TAG (verified against the config file's _registry "
+    "policy; repeatable).",
 )
-@click.option("--host", default="127.0.0.1", help="Address to bind (loopback by default).")
-@click.option("--port", default=8000, type=click.IntRange(0, 65535), help="TCP port.")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    envvar=PREFIX + "HOST",
+    help="Address to bind (loopback by default; the container image sets 0.0.0.0).",
+)
+@click.option(
+    "--port",
+    default=8000,
+    envvar=PREFIX + "PORT",
+    type=click.IntRange(0, 65535),
+    help="TCP port.",
+)
 @click.option(
     "--uds",
     type=click.Path(dir_okay=False, path_type=Path),
     help="Bind a unix socket instead of TCP.",
 )
-@click.option("--vectorizer", metavar="NAME", help="Behind /vectors (default: the only one).")
-@click.option("--reranker", metavar="NAME", help="Behind /rerank (default: the only one).")
-@click.option("--generator", metavar="NAME", help="Default generator (default: the only one).")
+@click.option(
+    "--vectorizer",
+    envvar=PREFIX + "VECTORIZER",
+    metavar="NAME",
+    help="Behind /vectors (default: the only one).",
+)
+@click.option(
+    "--reranker",
+    envvar=PREFIX + "RERANKER",
+    metavar="NAME",
+    help="Behind /rerank (default: the only one).",
+)
+@click.option(
+    "--generator",
+    envvar=PREFIX + "GENERATOR",
+    metavar="NAME",
+    help="Default generator (default: the only one).",
+)
 @click.option(
     "--auth-token",
     "auth_tokens",
@@ -118,6 +173,7 @@ def _json_log_config(secrets: set[str]) -> dict[str, object]:
 @click.option(
     "--auth-plugins",
     is_flag=True,
+    envvar=PREFIX + "AUTH_PLUGINS",
     help="Check bearer tokens with the loaded auth plugins too (turns authentication on).",
 )
 @click.option(
@@ -126,33 +182,44 @@ def _json_log_config(secrets: set[str]) -> dict[str, object]:
     envvar="ENABLE_CACHE",
     help="Answer repeated texts of deterministic plugins from memory (also ENABLE_CACHE=1).",
 )
-@click.option("--cache-size", default=10_000, type=click.IntRange(min=1), help="Cache entries.")
+@click.option(
+    "--cache-size",
+    default=10_000,
+    envvar=PREFIX + "CACHE_SIZE",
+    type=click.IntRange(min=1),
+    help="Cache entries.",
+)
 @click.option(
     "--max-text-length",
+    envvar=PREFIX + "MAX_TEXT_LENGTH",
     default=100_000,
     type=click.IntRange(min=1),
     help="Longest text accepted, in characters (413 above).",
 )
 @click.option(
     "--max-batch",
+    envvar=PREFIX + "MAX_BATCH",
     default=2048,
     type=click.IntRange(min=1),
     help="Most texts or documents in one request (413 above).",
 )
 @click.option(
     "--max-body-bytes",
+    envvar=PREFIX + "MAX_BODY_BYTES",
     default=32 * 1024 * 1024,
     type=click.IntRange(min=1),
     help="Largest request body (413 above).",
 )
 @click.option(
     "--timeout",
+    envvar=PREFIX + "TIMEOUT",
     type=click.FloatRange(min=0, min_open=True),
     metavar="S",
     help="Per-call deadline in seconds (default: each plugin's spec.timeout, else 30).",
 )
 @click.option(
     "--threads",
+    envvar=PREFIX + "THREADS",
     default=32,
     type=click.IntRange(min=1),
     help="Plugin calls running at once (each in a worker thread).",
@@ -166,15 +233,36 @@ def _json_log_config(secrets: set[str]) -> dict[str, object]:
     help="Collect concurrent single-text requests to a batch-safe vectorizer "
     "(capabilities.batchSafe) for at most MS milliseconds into one batch call; 0: off.",
 )
-@click.option("--reload", is_flag=True, help="Reload a plugin when its files change.")
+@click.option(
+    "--reload",
+    is_flag=True,
+    envvar=PREFIX + "RELOAD",
+    help="Reload a plugin when its files change.",
+)
 @click.option(
     "--workers",
     default=1,
+    envvar=PREFIX + "WORKERS",
     type=click.IntRange(min=1),
     help="Worker processes (each loads its own plugins).",
 )
+@click.option(
+    "--graceful-timeout",
+    default=10.0,
+    envvar=PREFIX + "GRACEFUL_TIMEOUT",
+    type=click.FloatRange(min=0),
+    metavar="S",
+    help="On SIGTERM or SIGINT, let requests in flight finish for at most S seconds, then "
+    "close the plugins (gRPC plugin processes stop); keep it below the grace period of "
+    "the container's orchestrator.",
+)
 @grant_options
-@click.option("--access-log/--no-access-log", default=True, help="Log one line per request.")
+@click.option(
+    "--access-log/--no-access-log",
+    default=True,
+    envvar=PREFIX + "ACCESS_LOG",
+    help="Log one line per request.",
+)
 @click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
@@ -194,7 +282,7 @@ def _json_log_config(secrets: set[str]) -> dict[str, object]:
 def serve_command(
     ctx: click.Context,
     plugin_dirs: tuple[Path, ...],
-    plugin_files: tuple[Path, ...],
+    plugin_files: tuple[str, ...],
     host: str,
     port: int,
     uds: Path | None,
@@ -214,6 +302,7 @@ def serve_command(
     batch_window_ms: float,
     reload: bool,
     workers: int,
+    graceful_timeout: float,
     grant_options: Grants,
     trust: tuple[str, ...],
     access_log: bool,
@@ -234,13 +323,23 @@ def serve_command(
         import uvicorn
 
         from weaviate_ext.serve import ServeSettings, create_app
-        from weaviate_ext.serve.settings import SETTINGS_FILE_ENV
+        from weaviate_ext.serve.settings import (
+            SETTINGS_FILE_ENV,
+            host_config_from_env,
+            registry_section,
+        )
     except ImportError as exc:  # the serve extra is not installed
         raise click.ClickException(
             f"{exc}; install the serve extra: pip install 'weaviate-ext[serve]'"
         ) from None
 
     state = _state(ctx)
+    env_config, env_grants = host_config_from_env()
+    config_file = ctx.find_root().params.get("config_file") or os.environ.get(
+        PREFIX + "CONFIG_FILE"
+    )
+    registry, registry_base = registry_section(config_file or None)
+    config = merge_config(env_config, state.config)  # the command line wins
     tokens = _tokens(auth_tokens, auth_token_file)
     directories = dict.fromkeys(str(d) for d in (*state.plugin_dirs, *plugin_dirs))
     missing = [d for d in directories if not Path(d).is_dir()]
@@ -249,8 +348,10 @@ def serve_command(
     settings = ServeSettings(
         plugin_dirs=tuple(directories),
         plugin_files=tuple(str(f) for f in plugin_files),
-        config=state.config,
-        grants=(state.grants | grant_options | Grants.of(trust=trust)).to_data(),
+        config=config,
+        grants=(env_grants | state.grants | grant_options | Grants.of(trust=trust)).to_data(),
+        registry=registry,
+        registry_base=registry_base,
         discover=state.discover,
         vectorizer=vectorizer,
         reranker=reranker,
@@ -275,7 +376,7 @@ def serve_command(
     options: dict[str, object] = {
         "log_level": "info",
         "access_log": access_log,
-        "timeout_graceful_shutdown": 10,
+        "timeout_graceful_shutdown": graceful_timeout,
         **where,
     }
     if log_format == "json":  # the app's request log replaces uvicorn's access lines

@@ -31,10 +31,11 @@ DEBOUNCE_MS = 300
 
 def watch_roots(state: ServeState) -> list[Path]:
     """The directories to watch: ``--plugins`` directories and those of ``--plugin`` files
-    (a directory inside another one is watched through it)."""
+    (a directory inside another one is watched through it; an ``oci://`` artifact has
+    none: it changes by a reload to a new tag)."""
     settings = state.settings
     candidates = [Path(d) for d in settings.plugin_dirs]
-    candidates += [Path(f).parent for f in settings.plugin_files]
+    candidates += [Path(f).parent for f in settings.plugin_files if not f.startswith("oci://")]
     resolved = sorted({c.resolve() for c in candidates if c.is_dir()}, key=lambda p: len(p.parts))
     roots: list[Path] = []
     for path in resolved:

@@ -20,7 +20,7 @@ import attrs
 
 from weaviate_ext.errors import ConfigError
 from weaviate_ext.grants import Grants, parse_grant
-from weaviate_ext.manifest import read_host_file
+from weaviate_ext.manifest.hostconfig import read_host_sections
 
 SETTINGS_FILE_ENV = "WEAVIATE_EXT_SERVE_SETTINGS_FILE"
 """A JSON file holding every setting (written by ``weaviate-ext serve --workers N``)."""
@@ -51,6 +51,45 @@ def _split(text: str | None, sep: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(sep) if part.strip())
 
 
+def host_config_from_env(
+    environ: Mapping[str, str] | None = None,
+) -> tuple[dict[str, dict[str, Any]], Grants]:
+    """The host configuration and grants the environment gives: the host config file
+    named by ``WEAVIATE_EXT_SERVE_CONFIG_FILE`` (its ``_grants`` section included),
+    ``WEAVIATE_EXT_SERVE_GRANT`` (``--grant`` values separated by ``;``) and
+    ``WEAVIATE_EXT_SERVE_TRUST`` (plugin names separated by ``,``).
+
+    Used by :meth:`ServeSettings.from_env` and by ``weaviate-ext serve`` (where the
+    command line's ``--config``, ``--config-file``, ``--grant`` and ``--trust`` add to it).
+    """
+    env = os.environ if environ is None else environ
+
+    def get(name: str) -> str | None:
+        value = env.get(PREFIX + name)
+        return value if value not in (None, "") else None
+
+    config_file = get("CONFIG_FILE")
+    config, file_grants, _ = read_host_sections(config_file) if config_file else ({}, None, None)
+    grants = Grants.from_data(file_grants, f"{config_file}: _grants") if file_grants else Grants()
+    for text in _split(get("GRANT"), ";"):
+        try:
+            name, grant = parse_grant(text)
+        except ValueError as exc:
+            raise ConfigError(f"{PREFIX}GRANT: {exc}") from None
+        grants |= Grants({name: grant})
+    grants |= Grants.of(trust=_split(get("TRUST"), ","))
+    return {name: dict(values) for name, values in config.items()}, grants
+
+
+def registry_section(config_file: str | os.PathLike[str] | None) -> tuple[Any, str]:
+    """The ``_registry`` section of a host config file (``None`` without a file or a
+    section) and the file's directory, where the section's relative paths resolve:
+    :attr:`ServeSettings.registry` and :attr:`ServeSettings.registry_base`."""
+    if config_file is None:
+        return None, "."
+    return read_host_sections(config_file)[2], str(Path(config_file).resolve().parent)
+
+
 @attrs.frozen(kw_only=True)
 class ServeSettings:
     """Everything ``weaviate-ext serve`` needs to know; immutable once built.
@@ -70,6 +109,14 @@ class ServeSettings:
     grants: Mapping[str, Any] = attrs.field(factory=dict)
     """What the host grants plugins, as plain data (:meth:`Grants.from_data
     <weaviate_ext.grants.Grants.from_data>`): ``{name: {env, directories, network, trust}}``."""
+    registry: Mapping[str, Any] | None = None
+    """The ``_registry`` section of the host config file, as plain data, for
+    ``--plugin oci://...`` (:meth:`RegistrySettings.from_data
+    <weaviate_ext.registry.settings.RegistrySettings.from_data>`; ``None``: the
+    defaults, where unsigned artifacts are refused)."""
+    registry_base: str = "."
+    """The directory the ``_registry`` section's relative paths (keys) resolve against:
+    the host config file's."""
     discover: bool = False
     """Also load every pip-installed plugin (entry-point group ``weaviate_ext``)."""
     vectorizer: str | None = None
@@ -171,19 +218,11 @@ class ServeSettings:
             except ValueError:
                 raise ConfigError(f"{PREFIX}{name}: not a number: {text!r}") from None
 
-        config_file = get("CONFIG_FILE")
-        config, file_grants = read_host_file(config_file) if config_file else ({}, None)
-        grants = (
-            Grants.from_data(file_grants, f"{config_file}: _grants") if file_grants else Grants()
-        )
-        for text in _split(get("GRANT"), ";"):
-            try:
-                name, grant = parse_grant(text)
-            except ValueError as exc:
-                raise ConfigError(f"{PREFIX}GRANT: {exc}") from None
-            grants |= Grants({name: grant})
-        grants |= Grants.of(trust=_split(get("TRUST"), ","))
+        config, grants = host_config_from_env(env)
+        registry, registry_base = registry_section(get("CONFIG_FILE"))
         values: dict[str, Any] = {
+            "registry": registry,
+            "registry_base": registry_base,
             "plugin_dirs": _split(env.get(PLUGINS_ENV), os.pathsep),
             "plugin_files": _split(get("PLUGIN_FILES"), os.pathsep),
             "config": config,

@@ -20,6 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -36,6 +37,7 @@ from weaviate_ext.errors import (
     ResourceLimitExceeded,
     WeaviateExtError,
 )
+from weaviate_ext.grants import Grants
 from weaviate_ext.handles import PluginHandle
 from weaviate_ext.handles.base import busy_error
 from weaviate_ext.hookspecs import hookimpl
@@ -292,8 +294,17 @@ class ServeState:
 
     def _load_plugins(self) -> None:
         settings = self.settings
+        registry = None
+        if settings.registry is not None:
+            from weaviate_ext.registry.settings import RegistrySettings
+
+            registry = RegistrySettings.from_data(settings.registry, Path(settings.registry_base))
         manager = PluginManager(
-            discover=settings.discover, config=settings.config, tracing=settings.otel
+            discover=settings.discover,
+            config=settings.config,
+            tracing=settings.otel,
+            grants=Grants.from_data(settings.grants, "serve setting grants"),
+            registry=registry,
         )
         manager.add_observer(_Observer(self))
         self.manager = manager
