@@ -26,7 +26,10 @@ Prints a table, then one JSON line: requests/s, p50 and p99 (ms) per configurati
 and client count, and the ratios issue 12 names: ``batched_over_unbatched_16`` (goal >= 1.3),
 ``batched_over_minimal_batched_16`` (goal >= 0.95), ``p50_1_batched_over_unbatched``
 (goal <= 1.05), and ``minimal_over_serve_16`` / ``minimal_batched_over_serve_16`` (what
-the issue measured before: 1.13 and 1.39).
+the issue measured before: 1.13 and 1.39). Then the model alone (``model_ceiling``):
+the same mix of texts as single-text calls from 8 threads and as batches of 16, and
+``model_batch_over_singles_16``, the most batching can give on this machine: mixed
+lengths pad a batch to its longest text, which eats what running 16 texts at once saves.
 """
 
 from __future__ import annotations
@@ -182,6 +185,38 @@ async def drive(
     return latencies, elapsed
 
 
+def model_ceiling(rounds: int) -> tuple[float, float]:
+    """The model alone on the same mix of texts, in this process: texts per second of
+    single-text calls from 8 threads (as unbatched ``serve`` runs them: the plugin's
+    bulkhead) and of the same texts as batches of 16, one at a time (as batched
+    ``serve`` runs them). Their ratio is the most batching can give here."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from weaviate_ext_minilm_vectorizer.encoder import MiniLMEncoder
+
+    encoder = MiniLMEncoder(max_length=256, batch_size=32, threads=0)  # the plugin's defaults
+    texts = [TEXTS[(i * 13) % len(TEXTS)] for i in range(16 * 12)]
+    batches = [texts[i : i + 16] for i in range(0, len(texts), 16)]
+    with ThreadPoolExecutor(8) as pool:
+
+        def singles() -> None:
+            list(pool.map(lambda text: encoder.encode([text]), texts))
+
+        def batched() -> None:
+            for batch in batches:
+                encoder.encode(batch)
+
+        best = {"singles": float("inf"), "batched": float("inf")}
+        singles(), batched()  # warm up
+        for _ in range(rounds):
+            for name, fn in (("singles", singles), ("batched", batched)):
+                started = time.perf_counter()
+                fn()
+                best[name] = min(best[name], time.perf_counter() - started)
+    encoder.close()
+    return len(texts) / best["singles"], len(texts) / best["batched"]
+
+
 def main(argv: list[str] | None = None) -> int:
     """Measure, print the table and the JSON line; the exit code."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
@@ -235,10 +270,15 @@ def main(argv: list[str] | None = None) -> int:
                     file=sys.stderr,
                 )
 
+    singles_tps, batched_tps = model_ceiling(max(3, args.rounds))
     print(f"POST /vectors, contrib MiniLM, best of {args.rounds} rounds")
     print(
         f"{'configuration':<20}{'clients':>8}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
         f"{'CPU ms/req':>12}"
+    )
+    print(
+        f"{'model alone':<20}{'':>8}{singles_tps:>10.1f} texts/s singles (8 threads), "
+        f"{batched_tps:.1f} as batches of 16"
     )
     out: dict[str, float | int] = {}
     for name, best in results.items():
@@ -261,6 +301,9 @@ def main(argv: list[str] | None = None) -> int:
         p50_1_batched_over_unbatched=ratio(sb[1][1], s[1][1]),
         minimal_over_serve_16=ratio(m[16][0], s[16][0]),
         minimal_batched_over_serve_16=ratio(mb[16][0], s[16][0]),
+        model_singles_texts_per_s=round(singles_tps, 1),
+        model_batched_16_texts_per_s=round(batched_tps, 1),
+        model_batch_over_singles_16=ratio(batched_tps, singles_tps),
         window_ms=WINDOW_MS,
         requests=args.requests,
         rounds=args.rounds,

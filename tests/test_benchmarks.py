@@ -86,7 +86,38 @@ def test_wasm_vs_native_benchmark_prints_a_table_and_json_last():
         "wasm_batch_ratio_over_kernel",
         "native_single_overhead_us",
         "native_batch_over_direct",
+        "native_batch_over_direct_fresh",
         "wasm_single_overhead_us",
         "wasm_batch_over_direct",
     ):
         assert isinstance(figures[key], float), key
+
+
+def test_serve_throughput_benchmark_prints_a_table_and_json_last():
+    pytest.importorskip("weaviate_ext_minilm_vectorizer", reason="contrib/minilm-vectorizer")
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "serve_throughput.py"),
+            "--requests",
+            "32",
+            "--rounds",
+            "1",
+            "--seconds",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    lines = result.stdout.strip().splitlines()
+    assert any(line.startswith("serve, batched") for line in lines[:-1]), "the table"
+    figures = json.loads(lines[-1])
+    for key in (
+        "batched_over_unbatched_16",
+        "batched_over_minimal_batched_16",
+        "p50_1_batched_over_unbatched",
+        "model_batch_over_singles_16",
+    ):
+        assert isinstance(figures[key], float) and figures[key] > 0, key

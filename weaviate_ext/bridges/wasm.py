@@ -638,51 +638,24 @@ class WasmBackend:
         return self._on_instance(hook, deadline, WasmInstance.vectors, packed, count, hook, fail)
 
     def vectorizer_into(self, fail: Fail) -> tuple[VectorOne, VectorMany] | None:
-        """``wv_vectorize_into`` on an instance of the pool: the texts written once into
-        linear memory, the vectors copied once out of it (see
-        :meth:`.backend.Backend.vectorizer_into`). The common case -- a deadline and an
-        idle instance -- is :meth:`_on_instance`'s inlined once more here (it runs on
-        every call); anything else, and any exception, takes :meth:`_on_instance`'s."""
+        """``wv_vectorize_into`` on an instance of the pool (see :meth:`_on_instance`):
+        the texts written once into linear memory, the vectors copied once out of it
+        (see :meth:`.backend.Backend.vectorizer_into`)."""
         dims = self.dims
         if "wv_vectorize_into" not in self.exports or not dims:
             return None
         on_instance, work, join = self._on_instance, WasmInstance.vectors_into, abi.join_texts
-        idle, monotonic, ceil, release = self._idle, _monotonic, math.ceil, self._release
-
-        def run(data: bytes, count: int, deadline: Deadline | None, one: bool) -> Vector:
-            if deadline is None or deadline.timeout is None:
-                return on_instance(_BATCH, deadline, work, data, count, dims, fail, one)
-            try:
-                instance = idle.get_nowait()
-            except queue.Empty:
-                instance = None
-            else:
-                if instance is None:  # a slot to refill: _Call makes the instance
-                    idle.put(None)
-            if instance is None:
-                return on_instance(_BATCH, deadline, work, data, count, dims, fail, one)
-            try:
-                remaining = deadline.at - monotonic()  # ticks(remaining), as in _Call
-                instance.set_deadline(max(1, ceil(remaining / TICK)) + 1 if remaining > 0 else 2)
-                out = work(instance, data, count, dims, fail, one)
-            except BaseException as exc:
-                call = _Call(self, _BATCH, deadline)
-                call.instance = instance
-                call.timeout = deadline.timeout
-                call.__exit__(type(exc), exc, exc.__traceback__)
-                raise
-            release(instance)
-            return out
 
         def vectorize_text(text: str, deadline: Deadline | None) -> Vector:
             try:
                 data = text.encode()
             except UnicodeEncodeError:
                 data = abi.utf8(text, "text")
-            return run(data, 1, deadline, True)
+            return on_instance(_BATCH, deadline, work, data, 1, dims, fail, True)
 
         def vectorize_batch(texts: Sequence[str], deadline: Deadline | None) -> Vector:
-            return run(join(texts), len(texts), deadline, False)
+            data = join(texts)
+            return on_instance(_BATCH, deadline, work, data, len(texts), dims, fail, False)
 
         return vectorize_text, vectorize_batch
 
