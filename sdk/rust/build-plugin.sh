@@ -35,20 +35,29 @@ PROFILE="$PROFILE --config profile.release.codegen-units=1 --config profile.rele
 # build-plugin.sh: every loop back-edge pays an epoch check, wider iterations matter
 WASM_RUSTFLAGS="${WV_RUSTFLAGS_WASM:--C target-feature=+simd128,+bulk-memory}"
 case "$TARGET" in
+wasm) TARGET_EXT=wasm ;;
+native) TARGET_EXT=so ;;
+*) TARGET_EXT="" ;;
+esac
+case "$TARGET" in
 wasm)
     # shellcheck disable=SC2086
     RUSTFLAGS="${RUSTFLAGS:-} $WASM_RUSTFLAGS" "$CARGO" build --offline --release --quiet \
         --target wasm32-wasi $PROFILE --config 'profile.release.panic="abort"'
-    cp "$CARGO_TARGET_DIR/wasm32-wasi/release/$CRATE.wasm" "$OUT.wasm"
+    built="$CARGO_TARGET_DIR/wasm32-wasi/release/$CRATE.wasm"
     ;;
 native)
     # a panic must unwind into the SDK's catch (an error), never abort the host
     # shellcheck disable=SC2086
     "$CARGO" build --offline --release --quiet $PROFILE --config 'profile.release.panic="unwind"'
-    cp "$CARGO_TARGET_DIR/release/lib$CRATE.so" "$OUT.so"
+    built="$CARGO_TARGET_DIR/release/lib$CRATE.so"
     ;;
 *)
     echo "error: unknown target $TARGET (wasm, native)" >&2
     exit 2
     ;;
 esac
+# copy, then rename over the old file: a host that has the old library loaded maps that
+# file, and writing into it (cp onto it) would change code under the running process
+cp "$built" "$OUT.$TARGET_EXT.tmp"
+mv -f "$OUT.$TARGET_EXT.tmp" "$OUT.$TARGET_EXT"

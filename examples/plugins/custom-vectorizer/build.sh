@@ -11,25 +11,12 @@
 set -eu
 cd "$(dirname "$0")"
 PYTHON="${PYTHON:-python3}"
-# Debian's toolchain, not a rustup one first in PATH (which has no wasm32-wasi target)
-CARGO="${WV_CARGO:-/usr/bin/cargo}"
-RUSTC_BIN="${WV_RUSTC:-$(dpkg -L rustc 2>/dev/null | grep -m1 '/bin/rustc$' || echo /usr/bin/rustc)}"
-for tool in "$CARGO" "$RUSTC_BIN"; do
-    if [ ! -x "$tool" ]; then
-        echo "error: $tool not found; run scripts/install_toolchains.sh" >&2
-        exit 1
-    fi
-done
 mkdir -p build/model
 "$PYTHON" src/make_model.py build/model/model.bin 768
-export RUSTC="$RUSTC_BIN" CARGO_TARGET_DIR="$PWD/build/target" CARGO_HOME="$PWD/build/cargo-home"
-"$CARGO" build --offline --release --quiet --target wasm32-wasi
-# copy, then rename over the old file: a host that has the old library loaded maps that
-# file, and writing into it (cp onto it) would change code under the running process
-cp build/target/wasm32-wasi/release/custom_vectorizer.wasm plugin-binary.wasm.tmp
-mv -f plugin-binary.wasm.tmp plugin-binary.wasm
-# native: a panic must unwind into the SDK's catch (an error), never abort the host
-"$CARGO" build --offline --release --quiet --config 'profile.release.panic="unwind"'
-cp build/target/release/libcustom_vectorizer.so plugin-binary.so.tmp
-mv -f plugin-binary.so.tmp plugin-binary.so
+# the SDK's build script: the one source of cargo flags for every Rust plugin (Debian's
+# toolchain, offline, the release profile, wasm SIMD, panic=unwind natively so that a
+# panic is an error and never aborts the host, and an atomic replace of the old file)
+BUILD=../../../sdk/rust/build-plugin.sh
+sh "$BUILD" wasm custom_vectorizer plugin-binary
+sh "$BUILD" native custom_vectorizer plugin-binary
 echo "custom-vectorizer: ok"
