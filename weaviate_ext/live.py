@@ -125,8 +125,9 @@ class LivePlugin:
         """The fast path: each hook's function, adapted to take the spec's arguments."""
         self._direct_wants: dict[str, bool] = {}
         # a plugin object whose runtime cannot enforce deadlines (native code) says so
-        # with ``uses_deadline = False``: its hooks are passed None, no Deadline is made
-        uses_deadline = getattr(obj, "uses_deadline", True) is not False
+        # with ``weaviate_ext_uses_deadline = False``: its hooks are passed None and no
+        # Deadline is made (a bridge's attribute, in the project's namespace)
+        uses_deadline = getattr(obj, "weaviate_ext_uses_deadline", True) is not False
         for hook, impl in hookimpls(registry, obj, self.name).items():
             caller = getattr(registry.hook, hook, None)
             if caller is None or caller.spec is None:

@@ -52,7 +52,7 @@ class CAbiPlugin:
     def __init__(self, backend: Backend) -> None:
         self.backend = backend
         self.name = backend.name
-        self.uses_deadline = backend.uses_deadline
+        self.weaviate_ext_uses_deadline = backend.uses_deadline
         """``False``: the hooks are passed no deadline (the runtime cannot enforce one;
         :class:`~weaviate_ext.live.LivePlugin` reads this)."""
 
