@@ -9,12 +9,14 @@ model files the ``minilm-vectorizer`` package uses (``model.onnx`` of
 
 * ``handle``: ``manager.load(<minilm plugin.yaml>).vectorize_batch(texts)``, the
   framework as a user calls it (chunks of ``maxBatchSize`` 64 cut from one global length
-  order; the encoder runs each in pieces of its ``batch_size``, 32);
+  order; the encoder runs each in pieces of at most its ``batch_size``, 32, cut where
+  padding would grow: ``encoder.runs``);
 * ``handle before``: the same plugin given the chunks the handle cut before length-aware
   batching (64 texts in the caller's order each, sorted only within the chunk);
 * ``raw``: the floor -- a plain loop over the same files with ``tokenizers`` and one
   ``onnxruntime`` session with the same options: all texts tokenized, ordered globally
-  by token count, runs of 32, mean pooling, L2 normalisation;
+  by token count, the encoder's runs (``encoder.runs``: the same work), mean pooling, L2
+  normalisation;
 * ``fastembed``: fastembed's ``TextEmbedding`` on the same two files from a local
   directory (``add_custom_model`` + ``specific_model_path``; HF_HUB_OFFLINE is set,
   nothing is downloaded), batch size 32, given the texts in the caller's order (as a user
@@ -90,11 +92,13 @@ def padded_per_token(lengths: Sequence[int], runs: Sequence[Sequence[int]]) -> f
 
 def encoder_runs(lengths: Sequence[int], chunks: Sequence[Sequence[int]]) -> list[list[int]]:
     """The onnxruntime runs of the encoder given these chunks: each chunk sorted by
-    token count, cut in pieces of :data:`RUN`."""
+    token count, cut in pieces of at most :data:`RUN` where padding stays small (the
+    encoder's own schedule, ``encoder.runs``, so that the raw loop does the same work)."""
+    from weaviate_ext_minilm_vectorizer.encoder import runs as schedule
+
     runs = []
     for chunk in chunks:
-        ordered = sorted(chunk, key=lambda i: lengths[i])
-        runs.extend(ordered[s : s + RUN] for s in range(0, len(ordered), RUN))
+        runs.extend(schedule(sorted(chunk, key=lambda i: lengths[i]), lengths, RUN))
     return runs
 
 

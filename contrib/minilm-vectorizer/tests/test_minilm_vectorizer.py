@@ -235,3 +235,26 @@ def test_manifest_version_is_the_package_version(manifest: Path) -> None:
 
     installed = importlib.metadata.version("weaviate-ext-minilm-vectorizer")
     assert load_manifest(manifest).version == installed
+
+
+@pytest.mark.parametrize("size", [1, 3, 32])
+def test_runs_are_padding_aware_and_cover_every_text_once(size: int) -> None:
+    lengths = [5, 6, 6, 7, 8, 9, 12, 20, 21, 22, 60, 61, 200]
+    order = sorted(range(len(lengths)), key=lengths.__getitem__)
+    runs = encoder_module.runs(order, lengths, size)
+    assert [i for run in runs for i in run] == order  # in order, each once
+    for run in runs:
+        assert 1 <= len(run) <= size
+        padded = len(run) * max(lengths[i] for i in run)
+        assert len(run) == 1 or padded <= encoder_module.PAD_SLACK * sum(lengths[i] for i in run)
+    if size == 32:  # short texts share a run; the long tail is not padded into it
+        assert runs[0][:4] == order[:4]
+        assert len(runs) > 1
+
+
+def test_batches_of_mixed_lengths_equal_their_single_texts() -> None:
+    encoder = MiniLMEncoder(threads=1, batch_size=32)
+    texts = ["a", "a short one", "a sentence of medium length about rivers", "long " * 40]
+    matrix = encoder.encode(texts)
+    for row, text in zip(matrix, texts, strict=True):
+        assert np.allclose(row, encoder.encode_one(text), atol=1e-5)
