@@ -39,6 +39,7 @@ from weaviate_ext.errors import (
     PluginTypeError,
     PluginUnavailable,
     RegistryError,
+    RegistryUnreachable,
     ResourceLimitExceeded,
     RuntimeNotAllowed,
     RuntimeNotAvailable,
@@ -136,7 +137,7 @@ EXAMPLES: list[tuple[WeaviateExtError, str | None, str | None, str, str]] = [
     (ConfigError("host.yaml:3: p: bad"), None, None, "host.yaml:3: p: bad", "host.yaml:3: p: bad"),
     *[
         (cls("oci://h/r:1: refused"), None, None, "oci://h/r:1: refused", "oci://h/r:1: refused")
-        for cls in (RegistryError, ArtifactIntegrityError, SignatureError)
+        for cls in (RegistryError, RegistryUnreachable, ArtifactIntegrityError, SignatureError)
     ],
     (
         ManifestError.single("plugin.yaml", 3, "spec.type", "bad"),

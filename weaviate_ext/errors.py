@@ -346,6 +346,13 @@ class RegistryError(WeaviateExtError):
     reference_in_message = False
 
 
+class RegistryUnreachable(RegistryError):
+    """The registry could not be reached (connection refused, name not found, TLS,
+    timeout). An ``oci://`` reference *by digest* whose artifact is in the cache, with the
+    signatures it was verified with, is then loaded from the cache, its signatures
+    checked again against the host's current policy; anything else fails with this."""
+
+
 class ArtifactIntegrityError(RegistryError):
     """A pulled artifact is not what its digest says: a tampered or truncated layer, a
     manifest whose digest differs from the one asked for or pinned, or a plugin artifact

@@ -18,6 +18,7 @@ used plugins (and blobs no plugin needs) until it is under its size cap.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import fcntl
 import json
@@ -25,7 +26,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -171,6 +172,51 @@ class OciCache:
             raise
         return target
 
+    def record_verified(
+        self,
+        digest: str,
+        signatures: Sequence[tuple[bytes, str]],
+        manifest_name: str,
+        annotations: Mapping[str, str],
+    ) -> None:
+        """Keep, next to the plugin of ``digest``, the signatures it was verified with and
+        what loading it needs: an offline load by digest re-checks them against the
+        host's policy (:func:`~weaviate_ext.registry.pull.pull`). Written atomically."""
+        record = {
+            "signatures": [
+                [base64.b64encode(payload).decode("ascii"), signature]
+                for payload, signature in signatures
+            ],
+            "manifest_name": manifest_name,
+            "annotations": dict(annotations),
+        }
+        target = self.plugin_path(digest).with_name(_key(digest) + ".verified.json")
+        fd, tmp = tempfile.mkstemp(dir=self._dir("tmp"), prefix="verified-")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(record, handle, sort_keys=True)
+            os.replace(tmp, target)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+
+    def verified(self, digest: str) -> tuple[list[tuple[bytes, str]], str, dict[str, str]] | None:
+        """What :meth:`record_verified` kept for ``digest`` -- ``(signatures, manifest
+        name, annotations)`` -- when its plugin is complete in the cache; else ``None``."""
+        if not self.has_plugin(digest):
+            return None
+        path = self.plugin_path(digest).with_name(_key(digest) + ".verified.json")
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+            signatures = [
+                (base64.b64decode(payload, validate=True), str(signature))
+                for payload, signature in record["signatures"]
+            ]
+            return signatures, str(record["manifest_name"]), dict(record["annotations"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def touch(self, digest: str) -> None:
         """Mark the plugin of ``digest`` as just used (for the LRU order of :meth:`prune`)."""
         meta = self.plugin_path(digest).with_name(_key(digest) + ".json")
@@ -231,6 +277,8 @@ class OciCache:
                 os.rename(entry.directory, trash / "plugin")
             with contextlib.suppress(OSError):
                 meta.unlink()
+            with contextlib.suppress(OSError):
+                entry.directory.with_name(entry.directory.name + ".verified.json").unlink()
             shutil.rmtree(trash, ignore_errors=True)
             return True
 

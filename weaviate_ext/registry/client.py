@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 
-from weaviate_ext.errors import ArtifactIntegrityError, RegistryError
+from weaviate_ext.errors import ArtifactIntegrityError, RegistryError, RegistryUnreachable
 from weaviate_ext.registry.artifact import MANIFEST_MEDIA_TYPE, Blob, sha256_digest
 from weaviate_ext.registry.credentials import Credentials, find_credentials
 from weaviate_ext.registry.reference import is_loopback
@@ -178,7 +178,9 @@ class RegistryClient:
     def _unreachable(self, what: str, exc: httpx.HTTPError) -> RegistryError:
         hint = "" if self.plain_http else " (HTTPS; --insecure for a plain-HTTP registry)"
         kind = type(exc).__name__
-        return RegistryError(f"{what}: cannot reach the registry {self.registry}{hint}: {kind}")
+        return RegistryUnreachable(
+            f"{what}: cannot reach the registry {self.registry}{hint}: {kind}"
+        )
 
     def _url(self, repository: str, kind: str, ref: str) -> str:
         return f"{self.base}{repository}/{kind}/{ref}"

@@ -11,13 +11,20 @@ The order is fixed, so nothing unchecked is ever unpacked or loaded:
 4. download the config and every layer into the cache, each checked against its digest
    while it streams;
 5. unpack the files into a temporary directory, renamed into the cache by manifest
-   digest once complete (under the digest's lock, so two processes do not collide).
+   digest once complete (under the digest's lock, so two processes do not collide),
+   with the signatures it was verified with kept beside it.
+
+When the registry cannot be reached (:class:`~weaviate_ext.errors.RegistryUnreachable`),
+a reference by digest whose artifact is complete in the cache is taken from there, its
+kept signatures checked again against the host's current policy (:func:`from_cache`);
+a reference by tag needs the registry.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator, Sequence
@@ -27,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from weaviate_ext import progress
-from weaviate_ext.errors import ArtifactIntegrityError, RegistryError
+from weaviate_ext.errors import ArtifactIntegrityError, RegistryError, RegistryUnreachable
 from weaviate_ext.registry.artifact import ArtifactManifest, read_artifact_manifest
 from weaviate_ext.registry.cache import OciCache
 from weaviate_ext.registry.client import RegistryClient, verified
@@ -36,6 +43,8 @@ from weaviate_ext.registry.settings import RegistrySettings
 
 if TYPE_CHECKING:
     from weaviate_ext.registry.policy import RegistryPolicy
+
+log = logging.getLogger("weaviate_ext.registry")
 
 MAX_SIGNATURE_PAYLOAD = 64 * 1024
 """Largest signature payload read (cosign's simple-signing payloads are a few hundred bytes)."""
@@ -108,12 +117,36 @@ def check_policy(
     client: RegistryClient,
     reference: Reference,
     digest: str,
-) -> None:
+) -> list[tuple[bytes, str]]:
     """Refuse (:class:`SignatureError`, :class:`ArtifactIntegrityError`) an artifact the
     host's policy does not accept: a pinned digest that differs, no signature where one
-    is required, or no signature by a key trusted for its repository."""
+    is required, or no signature by a key trusted for its repository. Returns the
+    signatures found (what the cache keeps for an offline load)."""
     signatures = fetch_signatures(client, reference, digest)
     policy.check(str(reference), digest, signatures)
+    return signatures
+
+
+def from_cache(ref: Reference, policy: RegistryPolicy, cache: OciCache) -> Pulled | None:
+    """The artifact of a reference *by digest* from the cache, when its registry cannot
+    be reached: the signatures it was verified with are checked again against the
+    host's current ``policy`` (a key no longer trusted refuses it, as online). ``None``
+    when the reference is by tag (a tag can move: it needs the registry) or the cache has
+    no complete, verified copy."""
+    if ref.digest is None:
+        return None
+    found = cache.verified(ref.digest)
+    if found is None:
+        return None
+    signatures, manifest_name, annotations = found
+    policy.check(str(ref), ref.digest, signatures)
+    cache.touch(ref.digest)
+    log.warning(
+        "%s: the registry cannot be reached; loading the cached copy (its signatures "
+        "checked again against the policy)",
+        ref,
+    )
+    return Pulled(ref, ref.digest, cache.plugin_path(ref.digest), manifest_name, annotations)
 
 
 def _write_layer(blob: Path, target: Path, mode: int, where: str) -> None:
@@ -193,10 +226,20 @@ def pull(
     policy = policy if policy is not None else settings.policy
     cache = cache if cache is not None else settings.cache()
     plain = settings.is_insecure(ref.registry) if insecure is None else insecure
+    try:
+        return _pull_online(ref, policy, cache, plain)
+    except RegistryUnreachable:
+        cached = from_cache(ref, policy, cache)
+        if cached is None:
+            raise
+        return cached
+
+
+def _pull_online(ref: Reference, policy: RegistryPolicy, cache: OciCache, plain: bool) -> Pulled:
     with _client(ref, plain) as client:
         data, digest = client.get_manifest(ref.repository, ref.ref, str(ref))
         artifact = read_artifact_manifest(data, str(ref))
-        check_policy(policy, client, ref, digest)
+        signatures = check_policy(policy, client, ref, digest)
         info: dict[str, Any] = {
             "reference": str(ref),
             "name": artifact.annotations.get("dev.weaviate-ext.plugin.name", ""),
@@ -206,6 +249,7 @@ def pull(
         fill = lambda work: _unpack(client, cache, ref, artifact, work)  # noqa: E731
         with progress.step(f"pulling {ref}", f"pulled {ref}", after=0.5), cache.lock(digest):
             directory = cache.install_plugin(digest, fill, info)
+            cache.record_verified(digest, signatures, artifact.manifest_name, artifact.annotations)
     return Pulled(ref, digest, directory, artifact.manifest_name, dict(artifact.annotations))
 
 
