@@ -25,7 +25,8 @@ from weaviate_ext.cli._output import (
 )
 from weaviate_ext.errors import PluginNotFound, WeaviateExtError, troubleshooting_section
 from weaviate_ext.grants import Grants, parse_grants
-from weaviate_ext.manifest import Manifest, PluginConfig, read_host_file
+from weaviate_ext.manifest import Manifest, PluginConfig
+from weaviate_ext.manifest.hostconfig import read_host_sections
 
 if TYPE_CHECKING:  # the manager (handles, numpy) is imported when a command opens one
     from weaviate_ext.manager import PluginManager
@@ -152,6 +153,10 @@ class State:
     """What the host grants plugins (``--grant``, ``--trust``, the config file's ``_grants``)."""
     failures: dict[str, WeaviateExtError] = attrs.field(factory=dict)
     """What failed to load from ``--plugins``, by name or manifest path."""
+    registry: Any = None
+    """The ``_registry`` section of ``--config-file`` as plain data (``None``: none)."""
+    registry_base: Path = attrs.field(factory=Path)
+    """The directory of ``--config-file``, where the ``_registry`` section's paths resolve."""
 
     def open_manager(self, ctx: click.Context) -> PluginManager:
         """A manager (closed with the command) with every ``--plugins`` directory loaded.
@@ -361,7 +366,11 @@ def cli(
     output = Output()
     ctx.obj = State(plugin_dirs, {}, not no_discover, verbose, output)
     _setup_logging(ctx, verbose, output)
-    from_file, file_grants = read_host_file(config_file) if config_file is not None else ({}, None)
+    from_file: dict[str, dict[str, Any]] = {}
+    file_grants = None
+    if config_file is not None:  # read once: config, _grants and _registry
+        from_file, file_grants, ctx.obj.registry = read_host_sections(config_file)
+        ctx.obj.registry_base = config_file.resolve().parent
     ctx.obj.config = merge_config(from_file, config_options)
     ctx.obj.grants = host_grants(file_grants, f"{config_file}: _grants", grant_options, trust)
 

@@ -25,14 +25,12 @@ SEARCH_COLUMNS = ("reference", "name", "version", "type", "runtime", "descriptio
 
 def registry_settings(ctx: click.Context) -> RegistrySettings:
     """The ``_registry`` section of the global ``--config-file`` (defaults without one)."""
-    from weaviate_ext.manifest.hostconfig import read_registry_section
     from weaviate_ext.registry.settings import RegistrySettings
 
-    config_file = ctx.find_root().params.get("config_file")
-    if config_file is None:
+    state = _state(ctx)
+    if state.registry is None:
         return RegistrySettings.default()
-    data = read_registry_section(config_file)
-    return RegistrySettings.from_data(data, Path(config_file).resolve().parent)
+    return RegistrySettings.from_data(state.registry, state.registry_base)
 
 
 def _insecure_option(command: Any) -> Any:

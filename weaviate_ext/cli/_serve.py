@@ -323,23 +323,20 @@ def serve_command(
         import uvicorn
 
         from weaviate_ext.serve import ServeSettings, create_app
-        from weaviate_ext.serve.settings import (
-            SETTINGS_FILE_ENV,
-            host_config_from_env,
-            registry_section,
-        )
+        from weaviate_ext.serve.settings import SETTINGS_FILE_ENV, host_config_from_env
     except ImportError as exc:  # the serve extra is not installed
         raise click.ClickException(
             f"{exc}; install the serve extra: pip install 'weaviate-ext[serve]'"
         ) from None
 
     state = _state(ctx)
-    env_config, env_grants = host_config_from_env()
-    config_file = ctx.find_root().params.get("config_file") or os.environ.get(
-        PREFIX + "CONFIG_FILE"
-    )
-    registry, registry_base = registry_section(config_file or None)
-    config = merge_config(env_config, state.config)  # the command line wins
+    env = host_config_from_env()
+    # the _registry section of --config-file, else of WEAVIATE_EXT_SERVE_CONFIG_FILE
+    if state.registry is not None:
+        registry, registry_base = state.registry, str(state.registry_base)
+    else:
+        registry, registry_base = env.registry, env.registry_base
+    config = merge_config(env.config, state.config)  # the command line wins
     tokens = _tokens(auth_tokens, auth_token_file)
     directories = dict.fromkeys(str(d) for d in (*state.plugin_dirs, *plugin_dirs))
     missing = [d for d in directories if not Path(d).is_dir()]
@@ -349,7 +346,7 @@ def serve_command(
         plugin_dirs=tuple(directories),
         plugin_files=tuple(str(f) for f in plugin_files),
         config=config,
-        grants=(env_grants | state.grants | grant_options | Grants.of(trust=trust)).to_data(),
+        grants=(env.grants | state.grants | grant_options | Grants.of(trust=trust)).to_data(),
         registry=registry,
         registry_base=registry_base,
         discover=state.discover,

@@ -51,13 +51,26 @@ def _split(text: str | None, sep: str) -> tuple[str, ...]:
     return tuple(part.strip() for part in (text or "").split(sep) if part.strip())
 
 
-def host_config_from_env(
-    environ: Mapping[str, str] | None = None,
-) -> tuple[dict[str, dict[str, Any]], Grants]:
-    """The host configuration and grants the environment gives: the host config file
-    named by ``WEAVIATE_EXT_SERVE_CONFIG_FILE`` (its ``_grants`` section included),
-    ``WEAVIATE_EXT_SERVE_GRANT`` (``--grant`` values separated by ``;``) and
-    ``WEAVIATE_EXT_SERVE_TRUST`` (plugin names separated by ``,``).
+@attrs.frozen
+class HostConfig:
+    """What the host configuration of the environment gives (:func:`host_config_from_env`)."""
+
+    config: dict[str, dict[str, Any]] = attrs.field(factory=dict, repr=False)
+    """Config values by plugin name (may hold secrets: not in the repr)."""
+    grants: Grants = attrs.field(factory=Grants)
+    """What the host grants plugins."""
+    registry: Any = None
+    """The config file's ``_registry`` section as plain data (``None``: none)."""
+    registry_base: str = "."
+    """The config file's directory, where the ``_registry`` section's paths resolve."""
+
+
+def host_config_from_env(environ: Mapping[str, str] | None = None) -> HostConfig:
+    """The host configuration, grants and registry settings the environment gives: the
+    host config file named by ``WEAVIATE_EXT_SERVE_CONFIG_FILE`` (its ``_grants`` and
+    ``_registry`` sections included, read once), ``WEAVIATE_EXT_SERVE_GRANT`` (``--grant``
+    values separated by ``;``) and ``WEAVIATE_EXT_SERVE_TRUST`` (plugin names separated
+    by ``,``).
 
     Used by :meth:`ServeSettings.from_env` and by ``weaviate-ext serve`` (where the
     command line's ``--config``, ``--config-file``, ``--grant`` and ``--trust`` add to it).
@@ -69,8 +82,15 @@ def host_config_from_env(
         return value if value not in (None, "") else None
 
     config_file = get("CONFIG_FILE")
-    config, file_grants, _ = read_host_sections(config_file) if config_file else ({}, None, None)
-    grants = Grants.from_data(file_grants, f"{config_file}: _grants") if file_grants else Grants()
+    config: dict[str, dict[str, Any]] = {}
+    grants = Grants()
+    registry: Any = None
+    registry_base = "."
+    if config_file:
+        config, file_grants, registry = read_host_sections(config_file)
+        if file_grants:
+            grants = Grants.from_data(file_grants, f"{config_file}: _grants")
+        registry_base = str(Path(config_file).resolve().parent)
     for text in _split(get("GRANT"), ";"):
         try:
             name, grant = parse_grant(text)
@@ -78,16 +98,9 @@ def host_config_from_env(
             raise ConfigError(f"{PREFIX}GRANT: {exc}") from None
         grants |= Grants({name: grant})
     grants |= Grants.of(trust=_split(get("TRUST"), ","))
-    return {name: dict(values) for name, values in config.items()}, grants
-
-
-def registry_section(config_file: str | os.PathLike[str] | None) -> tuple[Any, str]:
-    """The ``_registry`` section of a host config file (``None`` without a file or a
-    section) and the file's directory, where the section's relative paths resolve:
-    :attr:`ServeSettings.registry` and :attr:`ServeSettings.registry_base`."""
-    if config_file is None:
-        return None, "."
-    return read_host_sections(config_file)[2], str(Path(config_file).resolve().parent)
+    return HostConfig(
+        {name: dict(values) for name, values in config.items()}, grants, registry, registry_base
+    )
 
 
 @attrs.frozen(kw_only=True)
@@ -218,15 +231,14 @@ class ServeSettings:
             except ValueError:
                 raise ConfigError(f"{PREFIX}{name}: not a number: {text!r}") from None
 
-        config, grants = host_config_from_env(env)
-        registry, registry_base = registry_section(get("CONFIG_FILE"))
+        host = host_config_from_env(env)
         values: dict[str, Any] = {
-            "registry": registry,
-            "registry_base": registry_base,
+            "registry": host.registry,
+            "registry_base": host.registry_base,
             "plugin_dirs": _split(env.get(PLUGINS_ENV), os.pathsep),
             "plugin_files": _split(get("PLUGIN_FILES"), os.pathsep),
-            "config": config,
-            "grants": grants.to_data(),
+            "config": host.config,
+            "grants": host.grants.to_data(),
             "discover": _truthy(get("DISCOVER")),
             "vectorizer": get("VECTORIZER"),
             "reranker": get("RERANKER"),
