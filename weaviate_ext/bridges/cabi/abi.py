@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from weaviate_ext.errors import InvalidInput, PluginLoadError, PluginOutputError
-from weaviate_ext.inputs import AsciiTexts
+from weaviate_ext.inputs import AsciiTexts, ascii_strs
 from weaviate_ext.plugin_types import HookTable, TypeTable
 
 ABI_VERSION = 1
@@ -181,13 +181,7 @@ def join_texts(texts: Sequence[str], what: str = "texts") -> bytes:
     prefixes). ASCII texts (the common case) are joined as one ``str`` and encoded once
     (``"\\xff"`` is the separator's latin-1 character); others one ``encode`` each.
     Text without a UTF-8 form is :class:`InvalidInput` naming it (:func:`utf8`)."""
-    if type(texts) is AsciiTexts:  # checked by the handle
-        return "\xff".join(texts).encode("latin-1")
-    try:
-        ascii_only = "".join(texts).isascii()  # (isascii of a str is a flag: O(1))
-    except TypeError:
-        ascii_only = False  # not all str: the per-text path says which
-    if ascii_only:
+    if type(texts) is AsciiTexts or ascii_strs(texts):  # (AsciiTexts: checked by the handle)
         return "\xff".join(texts).encode("latin-1")
     parts = []
     for i, text in enumerate(texts):
@@ -206,11 +200,7 @@ def pack_strings(texts: Sequence[str], what: str = "texts") -> bytes:
     of text without a UTF-8 form) comes from :func:`utf8`."""
     if len(texts) == 1:
         return pack_one(texts[0], what)
-    try:
-        joined = "".join(texts)
-    except TypeError:
-        joined = "\x80"  # not all str: the per-text path says which
-    if joined.isascii():
+    if ascii_strs(texts):  # else the per-text path says which text is not str or UTF-8
         prefix = _PREFIX
         try:
             heads = [prefix[len(text)] for text in texts]
